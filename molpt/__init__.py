@@ -1,4 +1,3 @@
 """molpt: molecular GNN pretraining and benchmarking."""
 
 __version__ = "0.1.0"
-

@@ -295,9 +295,7 @@ class OgbFeaturizer(Featurizer):
         )
 
     def map_bonds(self, raw: np.ndarray) -> np.ndarray:
-        return np.stack(
-            [_BOND_TYPE_OGB[raw[:, 0]], _STEREO_OGB[raw[:, 1]], raw[:, 2]], axis=1
-        )
+        return np.stack([_BOND_TYPE_OGB[raw[:, 0]], _STEREO_OGB[raw[:, 1]], raw[:, 2]], axis=1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -316,8 +314,12 @@ _PATTERNS = {k: Chem.MolFromSmarts(v) for k, v in _SMARTS.items()}
 _CHARGE_RICH = _lut(_ENUM_SIZE, {(-1) % _ENUM_SIZE: 0, (-2) % _ENUM_SIZE: 1, 1: 2, 2: 3, 0: 4}, 5)
 _HYB_RICH = _HYB_OGB  # SP, SP2, SP3, SP3D, SP3D2 + unknown (5)
 _BOND_TYPE_RICH = _lut(
-    _ENUM_SIZE, {k: v + 1 for k, v in _by_name(
-        rdchem.BondType, ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]).items()}, 0
+    _ENUM_SIZE,
+    {
+        k: v + 1
+        for k, v in _by_name(rdchem.BondType, ["SINGLE", "DOUBLE", "TRIPLE", "AROMATIC"]).items()
+    },
+    0,
 )
 
 

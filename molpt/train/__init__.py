@@ -1,0 +1,1 @@
+"""Training: configs, loops, checkpoints, metrics."""
