@@ -1,0 +1,201 @@
+"""Train/valid/test splits as index arrays.
+
+Every method takes the SMILES of the valid molecules (positions in the ``GraphSet``) and
+returns three sorted int64 index arrays into that list.
+
+* ``scaffold`` (Hu et al. 2020, deterministic): Bemis-Murcko scaffolds with chirality;
+  scaffold sets sorted by (size, first index) descending; a set goes to train if train
+  stays <= 0.8 N, else to valid if train+valid stays <= 0.9 N, else to test.
+* ``random_scaffold`` (Hu et al., seeded): scaffold sets permuted with
+  ``np.random.RandomState(seed)``; valid filled up to floor(0.1 N), then test up to
+  floor(0.1 N), the rest is train.
+* ``balanced_scaffold`` (chemprop / GROVER, seeded): scaffolds without chirality; sets larger
+  than half the valid or half the test size are "big"; big and small lists are each shuffled
+  with ``random.Random(seed)``, big first; a set goes to train if train stays <= 0.8 N, else
+  valid if valid stays <= 0.1 N, else test.
+* ``random`` (seeded): ``np.random.RandomState(seed).permutation``, then 80/10/10.
+
+Acyclic molecules get the empty-string scaffold, as in Hu et al. and chemprop.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem.Scaffolds import MurckoScaffold
+
+from molpt.registry import Registry
+
+if TYPE_CHECKING:
+    from molpt.data.loaders import MolDataset
+
+Split = tuple[np.ndarray, np.ndarray, np.ndarray]
+SplitFn = Callable[[Sequence[str], int, tuple[float, float, float]], Split]
+
+SPLITS: Registry[SplitFn] = Registry("split method")
+
+#: methods whose parts never share a scaffold
+SCAFFOLD_METHODS = ("scaffold", "random_scaffold", "balanced_scaffold")
+
+
+def scaffold_of(smiles: str, include_chirality: bool = True) -> str:
+    """Bemis-Murcko scaffold SMILES ('' for acyclic molecules).
+
+    Raises:
+        ValueError: for a SMILES that RDKit cannot parse.
+    """
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None:
+        raise ValueError(f"cannot compute the scaffold of invalid SMILES {smiles!r}")
+    return MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=include_chirality)
+
+
+def scaffold_sets(smiles: Sequence[str], include_chirality: bool = True) -> dict[str, list[int]]:
+    """Scaffold -> ascending indices, in order of each scaffold's first occurrence."""
+    sets: dict[str, list[int]] = {}
+    for i, s in enumerate(smiles):
+        sets.setdefault(scaffold_of(s, include_chirality), []).append(i)
+    return sets
+
+
+def _check_frac(frac: Sequence[float]) -> tuple[float, float, float]:
+    if len(frac) != 3 or any(f < 0 for f in frac) or not np.isclose(sum(frac), 1.0):
+        raise ValueError(f"split fractions must be three non-negative numbers summing to 1: {frac}")
+    return float(frac[0]), float(frac[1]), float(frac[2])
+
+
+def _arrays(train: list[int], valid: list[int], test: list[int]) -> Split:
+    return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in (train, valid, test))  # type: ignore[return-value]
+
+
+@SPLITS.register("scaffold")
+def scaffold_split(smiles: Sequence[str], seed: int = 0, frac=(0.8, 0.1, 0.1)) -> Split:
+    """Hu et al.'s deterministic scaffold split (``seed`` is ignored)."""
+    f_train, f_valid, _ = _check_frac(frac)
+    n = len(smiles)
+    sets = scaffold_sets(smiles, include_chirality=True)
+    ordered = sorted(sets.values(), key=lambda s: (len(s), s[0]), reverse=True)
+    train_cut, valid_cut = f_train * n, (f_train + f_valid) * n
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for s in ordered:
+        if len(train) + len(s) > train_cut:
+            if len(train) + len(valid) + len(s) > valid_cut:
+                test.extend(s)
+            else:
+                valid.extend(s)
+        else:
+            train.extend(s)
+    return _arrays(train, valid, test)
+
+
+@SPLITS.register("random_scaffold")
+def random_scaffold_split(smiles: Sequence[str], seed: int = 0, frac=(0.8, 0.1, 0.1)) -> Split:
+    """Hu et al.'s random scaffold split."""
+    _, f_valid, f_test = _check_frac(frac)
+    n = len(smiles)
+    sets = list(scaffold_sets(smiles, include_chirality=True).values())
+    order = np.random.RandomState(seed).permutation(len(sets))
+    n_valid, n_test = int(np.floor(f_valid * n)), int(np.floor(f_test * n))
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for k in order:
+        s = sets[k]
+        if len(valid) + len(s) <= n_valid:
+            valid.extend(s)
+        elif len(test) + len(s) <= n_test:
+            test.extend(s)
+        else:
+            train.extend(s)
+    return _arrays(train, valid, test)
+
+
+@SPLITS.register("balanced_scaffold")
+def balanced_scaffold_split(smiles: Sequence[str], seed: int = 0, frac=(0.8, 0.1, 0.1)) -> Split:
+    """chemprop's balanced scaffold split (as used by GROVER)."""
+    f_train, f_valid, f_test = _check_frac(frac)
+    n = len(smiles)
+    train_size, valid_size, test_size = f_train * n, f_valid * n, f_test * n
+    sets = list(scaffold_sets(smiles, include_chirality=False).values())
+    big = [s for s in sets if len(s) > valid_size / 2 or len(s) > test_size / 2]
+    small = [s for s in sets if not (len(s) > valid_size / 2 or len(s) > test_size / 2)]
+    rng = _random.Random(seed)
+    rng.shuffle(big)
+    rng.shuffle(small)
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for s in big + small:
+        if len(train) + len(s) <= train_size:
+            train.extend(s)
+        elif len(valid) + len(s) <= valid_size:
+            valid.extend(s)
+        else:
+            test.extend(s)
+    return _arrays(train, valid, test)
+
+
+@SPLITS.register("random")
+def random_split(smiles: Sequence[str], seed: int = 0, frac=(0.8, 0.1, 0.1)) -> Split:
+    """Seeded shuffle, then the first 80 % train, next 10 % valid, rest test."""
+    f_train, f_valid, _ = _check_frac(frac)
+    n = len(smiles)
+    perm = np.random.RandomState(seed).permutation(n)
+    n_train, n_valid = int(f_train * n), int(f_valid * n)
+    return _arrays(
+        perm[:n_train].tolist(),
+        perm[n_train : n_train + n_valid].tolist(),
+        perm[n_train + n_valid :].tolist(),
+    )
+
+
+def split(
+    smiles: Sequence[str], method: str, seed: int = 0, frac=(0.8, 0.1, 0.1)
+) -> Split:
+    """Split ``smiles`` (valid molecules) with ``method``; returns (train, valid, test) indices.
+
+    The three arrays are sorted, disjoint and together cover ``range(len(smiles))``.
+    """
+    return SPLITS.get(method)(list(smiles), seed, tuple(frac))
+
+
+def scaffold_overlap(
+    smiles: Sequence[str], parts: Sequence[Sequence[int]], include_chirality: bool = True
+) -> int:
+    """Number of scaffolds whose molecules appear in more than one of ``parts``."""
+    seen: dict[str, int] = {}
+    shared: set[str] = set()
+    for p, idx in enumerate(parts):
+        for i in np.asarray(idx, dtype=np.int64).tolist():
+            sc = scaffold_of(smiles[i], include_chirality)
+            if seen.setdefault(sc, p) != p:
+                shared.add(sc)
+    return len(shared)
+
+
+def make_split(
+    dataset: MolDataset, method: str, seed: int = 0, frac=(0.8, 0.1, 0.1)
+) -> Split:
+    """Split a ``MolDataset``: indices into ``dataset.graphs`` (valid molecules only)."""
+    return split(dataset.graphs.smiles, method, seed, frac)
+
+
+__all__ = [
+    "SCAFFOLD_METHODS",
+    "SPLITS",
+    "make_split",
+    "scaffold_of",
+    "scaffold_overlap",
+    "scaffold_sets",
+    "split",
+]
