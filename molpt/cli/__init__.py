@@ -6,6 +6,8 @@ Each command module registers its commands on the shared ``app`` when imported.
 from molpt.cli.app import app
 
 # command modules (import order = order in --help)
+from molpt.cli import data_cmds  # noqa: F401,E402
+from molpt.cli import embed_cmd  # noqa: F401,E402
 
 
 def main() -> None:
