@@ -1,0 +1,48 @@
+"""Execute every notebook top to bottom so the tutorials cannot rot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOLPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(
+        "MOLPT_DATA",
+        os.environ.get("MOLPT_DATA", str(ROOT.parent / "shared" / "data" / "moleculenet")),
+    )
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    # run inside a scratch folder: whatever a notebook writes stays out of the repo
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
+    assert not errors
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    assert len(NOTEBOOKS) >= 3, [p.name for p in NOTEBOOKS]
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for c in nb.cells:
+            if c.cell_type == "code":
+                assert not c.get("outputs"), f"{path.name}: strip outputs before committing"
