@@ -303,6 +303,10 @@ def resolve_dataset(
         return None, path
     if path.exists():
         raise ValueError(f"{path} is not a file")
+    if isinstance(name_or_path, Path) or any(c in str(name_or_path) for c in "/\\."):
+        raise FileNotFoundError(
+            f"no such file: {path} (catalogue names: {', '.join(DATASETS.choices())})"
+        )
     raise FileNotFoundError(
         f"no catalogue dataset or file named {str(name_or_path)!r}; "
         f"catalogue: {', '.join(DATASETS.choices())}"
