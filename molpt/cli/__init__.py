@@ -8,6 +8,7 @@ from molpt.cli.app import app
 # command modules (import order = order in --help)
 from molpt.cli import data_cmds  # noqa: F401,E402
 from molpt.cli import embed_cmd  # noqa: F401,E402
+from molpt.cli import pretrain_cmd  # noqa: F401,E402
 
 
 def main() -> None:

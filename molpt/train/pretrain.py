@@ -1,0 +1,563 @@
+"""The pretraining loop: one function for every objective, single process or DDP.
+
+``pretrain(PretrainConfig(...))`` loads (or receives) the molecules, optionally keeps only
+one part of a split (self-pretraining) and removes molecules that leak into downstream
+valid/test sets, builds encoder + objective, and trains with Adam.  After every epoch it
+writes ``OUT/checkpoint.pt`` (atomic) and ``OUT/history.json``.
+
+Reproducibility: the batch order, the objective's random choices and the global torch RNG
+(dropout) are re-seeded at the start of every epoch from ``(seed, epoch, rank)``, so a run
+resumed from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run
+(bit-identical weights on CPU), in one process or under DDP.
+
+DDP: under ``torchrun`` (``WORLD_SIZE`` > 1) every rank takes its shard of each epoch's
+permutation (identical on all ranks), the objective is wrapped in DistributedDataParallel
+(nccl on GPU, gloo on CPU), rank 0 alone writes files.  ``batch_size`` is the global batch
+size: each rank uses ``ceil(batch_size / world_size)`` graphs per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molpt.featurize.graphs import CorruptCacheError, GraphSet
+from molpt.nn.encoder import Encoder
+from molpt.objectives import OBJECTIVES
+from molpt.objectives.base import Objective
+from molpt.train.checkpoint import (
+    CheckpointError,
+    check_featurizer,
+    load_checkpoint,
+    load_encoder,
+    save_checkpoint,
+)
+from molpt.train.device import autocast, resolve_device
+from molpt.utils import atomic_write_json, file_sha256, seed_everything
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+HISTORY_NAME = "history.json"
+PARTS = ("train", "valid", "test")
+
+
+@dataclass(kw_only=True)
+class PretrainConfig:
+    """Everything that defines a pretraining run (stored in the checkpoint as a plain dict).
+
+    Attributes:
+        objective: a name from ``OBJECTIVES`` (attrmask, contextpred, edgepred, graphcl,
+            graphmae, infomax, supervised).
+        data: catalogue name (``moses``, ``zinc2m``, ``bbbp``, ...), a CSV/SMILES file, or a
+            GraphSet file saved with ``GraphSet.save`` (``.pt``; precomputed tensors, no
+            RDKit needed).
+        out: run folder for ``checkpoint.pt`` and ``history.json``.
+        featurizer, encoder, num_layers, hidden_dim, dropout, jk: the encoder.
+        epochs, batch_size (global), lr, weight_decay, seed: optimisation (Adam).
+        limit: use only the first ``limit`` rows of ``data``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        init: checkpoint whose encoder weights start the run (hierarchical pretraining).
+        resume: continue ``out/checkpoint.pt``.
+        data_dir: dataset root (default ``$MOLPT_DATA`` or ``./data``).
+        split, part, split_seed: keep only one part of a split of ``data``
+            (self-pretraining: data=bbbp, split=scaffold, part=train).
+        exclude_downstream, exclude_split: drop molecules whose stereo-free InChIKey
+            (first block) appears in the valid or test part of these datasets'
+            ``exclude_split`` splits (leakage control).
+        workers: featurization processes.
+        bf16: bf16 autocast on CUDA.
+        options: objective options (e.g. ``{"mask_edges": True}``).
+        num_threads: torch CPU threads (None: torch's default).
+    """
+
+    objective: str
+    data: str | Path
+    out: str | Path
+    featurizer: str = "basic"
+    encoder: str = "gin"
+    num_layers: int = 5
+    hidden_dim: int = 300
+    dropout: float = 0.0
+    jk: str = "last"
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    device: str = "auto"
+    init: str | Path | None = None
+    resume: bool = False
+    data_dir: str | Path | None = None
+    split: str | None = None
+    part: str | None = None
+    split_seed: int = 0
+    exclude_downstream: list[str] = field(default_factory=list)
+    exclude_split: str = "scaffold"
+    workers: int = 1
+    bf16: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    num_threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, Path):
+                d[k] = str(v)
+        return d
+
+
+# ------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------
+@dataclass
+class PretrainData:
+    """The molecules to pretrain on and where they came from."""
+
+    graphs: GraphSet
+    task_type: str | None
+    provenance: dict[str, Any]
+
+
+def inchikey_block(smiles: str) -> str | None:
+    """First (connectivity) block of the InChIKey: stereo- and isotope-free; None if invalid."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None:
+            return None
+        Chem.RemoveStereochemistry(mol)
+        key = Chem.MolToInchiKey(mol)
+        return key[:14] if key else None
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def _inchikey_chunk(smiles: list[str]) -> list[str | None]:
+    return [inchikey_block(s) for s in smiles]
+
+
+def inchikey_blocks(smiles: list[str], workers: int = 1) -> list[str | None]:
+    """``inchikey_block`` of every SMILES, in ``workers`` processes."""
+    if workers <= 1 or len(smiles) < 4096:
+        return _inchikey_chunk(smiles)
+    import multiprocessing as mp
+
+    chunks = [smiles[i : i + 4096] for i in range(0, len(smiles), 4096)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        return [k for part in pool.map(_inchikey_chunk, chunks) for k in part]
+
+
+def downstream_holdout_keys(
+    names: list[str], split_method: str, data_dir=None, split_seed: int = 0, workers: int = 1
+) -> set[str]:
+    """Stereo-free InChIKey blocks of the valid and test molecules of each dataset's split."""
+    from molpt.data import load_dataset, make_split
+
+    keys: set[str] = set()
+    for name in names:
+        ds = load_dataset(name, featurizer="basic", data_dir=data_dir, workers=workers)
+        _, valid, test = make_split(ds, split_method, seed=split_seed)
+        held = [ds.graphs.smiles[i] for i in np.concatenate([valid, test]).tolist()]
+        keys.update(k for k in inchikey_blocks(held, workers) if k is not None)
+    return keys
+
+
+def _load_graph_file(path: Path) -> tuple[GraphSet, dict] | None:
+    if path.suffix != ".pt" or not path.is_file():
+        return None
+    try:
+        return GraphSet.load(path)
+    except CorruptCacheError:
+        return None
+
+
+def prepare_data(
+    cfg: PretrainConfig, graphs: GraphSet | None = None, progress: bool = False
+) -> PretrainData:
+    """Load ``cfg.data`` (or take ``graphs``), select the split part, remove leaking molecules."""
+    task_type: str | None = None
+    if graphs is not None:
+        prov: dict[str, Any] = {"name": "<in-memory GraphSet>", "source": None, "sha256": None}
+    else:
+        loaded = _load_graph_file(Path(cfg.data))
+        if loaded is not None:
+            graphs, meta = loaded
+            path = Path(cfg.data)
+            task_type = meta.get("task_type")
+            prov = {
+                "name": meta.get("name", path.stem),
+                "source": str(path.resolve()),
+                "sha256": file_sha256(path),
+            }
+        else:
+            from molpt.data import load_dataset
+
+            ds = load_dataset(
+                str(cfg.data),
+                featurizer=cfg.featurizer,
+                data_dir=cfg.data_dir,
+                workers=cfg.workers,
+                limit=cfg.limit,
+                progress=progress,
+            )
+            graphs, task_type = ds.graphs, ds.task_type
+            prov = {
+                "name": ds.name,
+                "source": str(Path(ds.source).resolve()),
+                "sha256": ds.source_sha256,
+                "invalid": ds.report.num_invalid,
+            }
+    if graphs.featurizer != cfg.featurizer:
+        raise ValueError(
+            f"{cfg.data} holds graphs of featurizer {graphs.featurizer!r}, "
+            f"not {cfg.featurizer!r}; use --featurizer {graphs.featurizer}"
+        )
+    if cfg.limit is not None and len(graphs) > cfg.limit:
+        graphs = graphs.subset(np.arange(cfg.limit))
+    if task_type is None and graphs.y is not None and graphs.y.shape[1] > 0:
+        y = graphs.y[~torch.isnan(graphs.y)]
+        task_type = "classification" if bool(((y == 0) | (y == 1)).all()) else "regression"
+    if (cfg.split is None) != (cfg.part is None):
+        raise ValueError("--split and --part go together (e.g. --split scaffold --part train)")
+    if cfg.split is not None:
+        if cfg.part not in PARTS:
+            raise ValueError(f"--part must be one of {', '.join(PARTS)}, got {cfg.part!r}")
+        from molpt.data.splits import split as split_fn
+
+        parts = split_fn(graphs.smiles, cfg.split, seed=cfg.split_seed)
+        graphs = graphs.subset(parts[PARTS.index(cfg.part)])
+        prov.update(split=cfg.split, part=cfg.part, split_seed=cfg.split_seed)
+    excluded = 0
+    if cfg.exclude_downstream:
+        held = downstream_holdout_keys(
+            list(cfg.exclude_downstream), cfg.exclude_split, cfg.data_dir, cfg.split_seed,
+            cfg.workers,
+        )  # fmt: skip
+        keys = inchikey_blocks(graphs.smiles, cfg.workers)
+        keep = np.array([k is None or k not in held for k in keys], dtype=bool)
+        excluded = int((~keep).sum())
+        if excluded:
+            graphs = graphs.subset(np.nonzero(keep)[0])
+        log.info(
+            "excluded %d molecules found in the valid/test parts of %s (%s split)",
+            excluded, ", ".join(cfg.exclude_downstream), cfg.exclude_split,
+        )  # fmt: skip
+    prov.update(
+        num_graphs=len(graphs),
+        excluded=excluded,
+        exclude_downstream=list(cfg.exclude_downstream),
+        exclude_split=cfg.exclude_split if cfg.exclude_downstream else None,
+    )
+    if len(graphs) == 0:
+        raise ValueError("no molecules left to pretrain on")
+    return PretrainData(graphs=graphs, task_type=task_type, provenance=prov)
+
+
+# ------------------------------------------------------------------------------------------
+# distributed helpers
+# ------------------------------------------------------------------------------------------
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    created_group: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def _init_distributed(device_name: str) -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    import torch.distributed as dist
+
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    created = False
+    if not dist.is_initialized():
+        use_cuda = device_name != "cpu" and torch.cuda.is_available()
+        if use_cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        created = True
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local, created)
+
+
+def _seed_for(seed: int, epoch: int, stream: int) -> int:
+    """A distinct 63-bit seed for (run seed, epoch, stream)."""
+    return (seed * 1_000_003 + epoch * 10_007 + stream * 101 + 12345) % (2**63 - 1)
+
+
+# ------------------------------------------------------------------------------------------
+# the loop
+# ------------------------------------------------------------------------------------------
+def _cpu_state(module: torch.nn.Module | dict) -> dict[str, torch.Tensor]:
+    sd = module.state_dict() if isinstance(module, torch.nn.Module) else module
+    return {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+
+def _build(
+    cfg: PretrainConfig, data: PretrainData
+) -> tuple[Encoder, Objective]:
+    if cfg.objective not in OBJECTIVES:
+        OBJECTIVES.get(cfg.objective)  # raises with the list of choices
+    encoder = Encoder(
+        featurizer=cfg.featurizer,
+        conv=cfg.encoder,
+        num_layers=cfg.num_layers,
+        hidden_dim=cfg.hidden_dim,
+        dropout=cfg.dropout,
+        jk=cfg.jk,
+    )
+    if cfg.init is not None:
+        init_enc, _ = load_encoder(cfg.init, featurizer=cfg.featurizer)
+        try:
+            encoder.load_state_dict(init_enc.state_dict())
+        except RuntimeError:
+            raise CheckpointError(
+                f"--init {cfg.init}: its encoder {init_enc.config} does not match the "
+                f"requested {encoder.config}"
+            ) from None
+    cls = OBJECTIVES.get(cfg.objective)
+    if cls.needs_labels and data.graphs.y is None:
+        raise ValueError(f"objective {cfg.objective!r} needs a labelled dataset")
+    options = cls.data_options(data.graphs, data.task_type, dict(cfg.options))
+    return encoder, cls(encoder, **options)
+
+
+def _fits_on_device(graphs: GraphSet, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return False
+    free, _total = torch.cuda.mem_get_info(device)
+    return graphs.nbytes() * 3 < free * 0.25
+
+
+def pretrain(
+    cfg: PretrainConfig, progress: bool = True, graphs: GraphSet | None = None
+) -> Path:
+    """Run (or resume) pretraining; returns the path of ``OUT/checkpoint.pt``.
+
+    Args:
+        cfg: the run configuration.
+        progress: tqdm progress bar on stderr (rank 0 only).
+        graphs: already featurized molecules to use instead of loading ``cfg.data``.
+
+    Raises:
+        CheckpointError: unusable ``--init`` / ``--resume`` checkpoint or featurizer mismatch.
+        FileNotFoundError, ValueError: bad data, options or output folder.
+    """
+    dist_info = _init_distributed(cfg.device)
+    try:
+        return _pretrain(cfg, progress, graphs, dist_info)
+    finally:
+        if dist_info.created_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _pretrain(
+    cfg: PretrainConfig, progress: bool, graphs: GraphSet | None, di: DistInfo
+) -> Path:
+    if cfg.epochs < 0 or cfg.batch_size < 1:
+        raise ValueError("epochs must be >= 0 and batch_size >= 1")
+    device = resolve_device(cfg.device)
+    if di.enabled and device.type == "cuda":
+        device = torch.device("cuda", di.local_rank)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    out = Path(cfg.out)
+    ckpt_path, hist_path = out / CHECKPOINT_NAME, out / HISTORY_NAME
+
+    resume_ckpt: dict[str, Any] | None = None
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint to continue at {ckpt_path}")
+        resume_ckpt = load_checkpoint(ckpt_path)
+        check_featurizer(resume_ckpt, cfg.featurizer, ckpt_path)
+        if resume_ckpt.get("kind") != "pretrain" or "optimizer_state" not in resume_ckpt:
+            raise CheckpointError(f"{ckpt_path} is not a resumable pretraining checkpoint")
+        done = resume_ckpt["objective"]["name"]
+        if done != cfg.objective:
+            raise CheckpointError(
+                f"{ckpt_path} was pretrained with objective {done!r}, not {cfg.objective!r}"
+            )
+    elif ckpt_path.exists():
+        raise ValueError(
+            f"{ckpt_path} already exists; pass --resume to continue it or choose another --out"
+        )
+    if cfg.init is not None:
+        # validate early (one-line errors before any data loading)
+        check_featurizer(load_checkpoint(cfg.init), cfg.featurizer, cfg.init)
+
+    data = prepare_data(cfg, graphs, progress=progress and di.rank == 0)
+    seed_everything(cfg.seed)
+    encoder, objective = _build(cfg, data)
+    objective.to(device)
+    optimizer = torch.optim.Adam(objective.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume_ckpt is not None:
+        objective.encoder.load_state_dict(resume_ckpt["encoder_state"])
+        objective.load_head_state(resume_ckpt["objective"]["state"])
+        optimizer.load_state_dict(resume_ckpt["optimizer_state"])
+        history = list(resume_ckpt.get("history", []))
+        start_epoch = int(resume_ckpt["epoch"])
+
+    gs = data.graphs
+    if _fits_on_device(gs, device):
+        gs = gs.to(device)
+    model: torch.nn.Module = objective
+    if di.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(objective, device_ids=[device.index] if device.type == "cuda" else None)
+
+    order_gen = torch.Generator()
+    obj_gen = torch.Generator(device=device)
+    n = len(gs)
+    per_rank_bs = math.ceil(cfg.batch_size / di.world_size)
+    is_main = di.rank == 0
+
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        order_gen.manual_seed(_seed_for(cfg.seed, epoch, 0))
+        obj_gen.manual_seed(_seed_for(cfg.seed, epoch, 1 + di.rank))
+        torch.manual_seed(_seed_for(cfg.seed, epoch, 1000 + di.rank))
+        perm = torch.randperm(n, generator=order_gen)
+        if di.enabled:
+            perm = perm[: n - n % di.world_size][di.rank :: di.world_size]
+        steps = math.ceil(perm.numel() / per_rank_bs)
+        model.train()
+        bar = None
+        if progress and is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(
+                total=steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", file=sys.stderr,
+                dynamic_ncols=True,
+            )  # fmt: skip
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        metric_sums: dict[str, torch.Tensor] = {}
+        seen = 0
+        t0 = time.perf_counter()
+        for step, batch in enumerate(gs.iter_batches(per_rank_bs, indices=perm)):
+            batch = batch.to(device, non_blocking=True)
+            b = batch.num_graphs
+            with autocast(device, cfg.bf16):
+                loss, metrics = model(batch, obj_gen)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double() * b
+            for k, v in metrics.items():
+                acc = metric_sums.setdefault(
+                    k, torch.zeros((), dtype=torch.float64, device=device)
+                )
+                acc += v.detach().double() * b
+            seen += b
+            if bar is not None:
+                bar.update(1)
+                if step % 20 == 0 or step == steps - 1:
+                    el = time.perf_counter() - t0
+                    bar.set_postfix(
+                        loss=f"{float(loss_sum) / max(seen, 1):.4f}",
+                        graphs_s=f"{seen * di.world_size / max(el, 1e-9):,.0f}",
+                    )
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+        if bar is not None:
+            bar.close()
+        totals = torch.stack(
+            [loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=device)]
+            + [metric_sums[k] for k in sorted(metric_sums)]
+        )
+        if di.enabled:
+            import torch.distributed as dist
+
+            dist.all_reduce(totals)
+        totals = totals.cpu().tolist()
+        total_graphs = int(totals[1])
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": totals[0] / max(total_graphs, 1),
+            "graphs": total_graphs,
+            "seconds": seconds,
+            "graphs_per_s": total_graphs / max(seconds, 1e-9),
+        }
+        for k, v in zip(sorted(metric_sums), totals[2:], strict=True):
+            record[k] = v / max(total_graphs, 1)
+        history.append(record)
+        if is_main:
+            _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history)
+            if bar is None:
+                log.info(
+                    "epoch %d/%d loss %.4f %s %.4f  %.0f graphs/s",
+                    epoch, cfg.epochs, record["loss"], objective.metric,
+                    record.get(objective.metric, float("nan")), record["graphs_per_s"],
+                )  # fmt: skip
+        if di.enabled:
+            import torch.distributed as dist
+
+            dist.barrier()
+    if is_main and not ckpt_path.exists():  # epochs == 0: still write the initial state
+        _write(ckpt_path, hist_path, cfg, objective, optimizer, data, 0, history)
+    return ckpt_path
+
+
+def _write(
+    ckpt_path: Path,
+    hist_path: Path,
+    cfg: PretrainConfig,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    data: PretrainData,
+    epoch: int,
+    history: list[dict[str, Any]],
+) -> None:
+    payload = {
+        "kind": "pretrain",
+        "encoder_config": dict(objective.encoder.config),
+        "encoder_state": _cpu_state(objective.encoder),
+        "objective": {
+            "name": cfg.objective,
+            "config": dict(objective.config),
+            "metric": objective.metric,
+            "state": _cpu_state(objective.head_state()),
+        },
+        "train_config": cfg.to_dict(),
+        "data": dict(data.provenance),
+        "epoch": epoch,
+        "optimizer_state": optimizer.state_dict(),
+        "rng": {"scheme": "reseeded per epoch from (seed, epoch, rank)", "seed": cfg.seed},
+        "history": history,
+    }
+    save_checkpoint(ckpt_path, payload)
+    atomic_write_json(hist_path, history)
+
+
+__all__ = [
+    "PretrainConfig",
+    "PretrainData",
+    "downstream_holdout_keys",
+    "inchikey_block",
+    "prepare_data",
+    "pretrain",
+]
