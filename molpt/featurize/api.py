@@ -111,7 +111,7 @@ def _featurize_chunk(args: tuple[str, int, list]) -> tuple[dict, list[tuple[int,
                 elif mol.GetNumAtoms() == 0:
                     failed.append((row, s, "molecule has no atoms"))
                 else:
-                    f.collect(mol, acc)
+                    f.collect(mol, acc, s)
                     rows.append(row)
                     good_smiles.append(s)
         enc = f.finish(acc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 from rdkit import Chem
@@ -93,6 +94,18 @@ class _Accumulator:
 A = Chem.Atom
 B = Chem.Bond
 
+# Raw values that are 0 (CHI_UNSPECIFIED, no radicals, BondDir NONE, STEREONONE) unless the
+# SMILES string has the syntax that creates them: tetrahedral/other atom stereo only comes
+# from '@'; radicals only on bracket atoms ('['; organic-subset atoms get implicit Hs);
+# bond directions and double-bond stereo only from '/' or '\'.  Guarded by tests comparing
+# the fast path with the full one and with OGB.
+ZERO_UNLESS: dict = {
+    A.GetChiralTag: "@",
+    A.GetNumRadicalElectrons: "[",
+    B.GetBondDir: "/\\",
+    B.GetStereo: "/\\",
+}
+
 
 class Featurizer:
     """Base class.
@@ -107,6 +120,10 @@ class Featurizer:
     spec: FeatureSpec
     atom_getters: tuple = ()
     bond_getters: tuple = ()
+    #: getter -> SMILES characters: the getter's raw value is 0 for every atom (bond) unless
+    #: the SMILES string contains one of those characters, so ``collect`` skips the RDKit
+    #: calls when it is given the SMILES (see ``ZERO_UNLESS``)
+    zero_unless: dict = {}
 
     def atom_extra(self, mol: Chem.Mol, atoms: list[Chem.Atom]) -> list[tuple] | None:
         return None
@@ -123,12 +140,20 @@ class Featurizer:
             bond_cols=[[] for _ in range(2 + len(self.bond_getters))],
         )
 
-    def collect(self, mol: Chem.Mol, acc: _Accumulator) -> None:
-        """Read one molecule's raw numbers into ``acc`` (the only per-molecule Python)."""
+    def collect(self, mol: Chem.Mol, acc: _Accumulator, smiles: str | None = None) -> None:
+        """Read one molecule's raw numbers into ``acc`` (the only per-molecule Python).
+
+        With ``smiles`` (the string ``mol`` was parsed from), getters listed in
+        ``zero_unless`` are skipped when the string cannot produce a non-zero value.
+        """
         n = mol.GetNumAtoms()
         atoms = list(map(mol.GetAtomWithIdx, range(n)))
+        skip = self.zero_unless if smiles is not None else {}
         for col, getter in zip(acc.atom_cols, self.atom_getters, strict=True):
-            col.extend(map(getter, atoms))
+            if getter in skip and not any(c in smiles for c in skip[getter]):
+                col.extend(repeat(0, n))
+            else:
+                col.extend(map(getter, atoms))
         extra = self.atom_extra(mol, atoms)
         if extra is not None:
             acc.extra_atom.extend(extra)
@@ -139,7 +164,10 @@ class Featurizer:
             bonds = list(map(mol.GetBondWithIdx, range(nb)))
             getters = (B.GetBeginAtomIdx, B.GetEndAtomIdx, *self.bond_getters)
             for col, getter in zip(acc.bond_cols, getters, strict=True):
-                col.extend(map(getter, bonds))
+                if getter in skip and not any(c in smiles for c in skip[getter]):
+                    col.extend(repeat(0, nb))
+                else:
+                    col.extend(map(getter, bonds))
 
     def encode_mols(self, mols: Sequence[Chem.Mol]) -> Encoded:
         """Featurize already-parsed molecules in one bulk pass."""
@@ -211,6 +239,7 @@ def _atomic_index(z: np.ndarray, max_z: int) -> np.ndarray:
 class BasicFeaturizer(Featurizer):
     """Hu et al. 2020: atom [Z-1, chirality], bond [type, direction]."""
 
+    zero_unless = ZERO_UNLESS
     name = "basic"
     spec = BASIC
     atom_getters = (A.GetAtomicNum, A.GetChiralTag)
@@ -264,6 +293,7 @@ class OgbFeaturizer(Featurizer):
     which is how RDKit defines it, saving one RDKit call per atom.
     """
 
+    zero_unless = ZERO_UNLESS
     name = "ogb"
     spec = OGB
     atom_getters = (
@@ -342,6 +372,7 @@ def _matched_atoms(mol: Chem.Mol, pattern: Chem.Mol) -> set[int]:
 class RichFeaturizer(Featurizer):
     """GROVER's atom (151) and bond (14) features, stored as integer columns."""
 
+    zero_unless = ZERO_UNLESS
     name = "rich"
     spec = RICH
     atom_getters = (

@@ -199,3 +199,33 @@ def test_workers_give_identical_tensors(data_dir):
         assert torch.equal(getattr(g1, attr), getattr(g2, attr)), attr
     assert g1.smiles == g2.smiles
     assert [(f.row, f.smiles) for f in r1.failed] == [(f.row, f.smiles) for f in r2.failed]
+
+
+@pytest.mark.parametrize("name", ["basic", "ogb", "rich"])
+def test_smiles_shortcuts_equal_full_path(name, data_dir):
+    """collect() skips getters whose value the SMILES syntax rules out; same output as full."""
+    from rdkit import RDLogger
+
+    from molpt.data import DATASETS, local_path, read_table
+
+    smiles = pd.read_csv(data_dir / "tox21.csv.gz")["smiles"].tolist()[:1500]
+    smiles += pd.read_csv(data_dir / "clintox.csv.gz")["smiles"].tolist()[:500]
+    moses = local_path(DATASETS.get("moses"), data_dir)
+    if moses is not None:
+        smiles += read_table(moses, limit=500)[0]
+    smiles += ["F/C=C/F", "C[C@H](N)C(=O)O", "[CH3]", "[O]", "C[N+](C)(C)C", "CN(=O)=O"]
+    if name == "rich":
+        smiles = smiles[::4]
+    RDLogger.DisableLog("rdApp.*")
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    RDLogger.EnableLog("rdApp.*")
+    keep = [i for i, m in enumerate(mols) if m is not None]
+    f = get_featurizer(name)
+    full = f.encode_mols([mols[i] for i in keep])
+    fast, report = featurize_many([smiles[i] for i in keep], name)
+    assert report.num_invalid == 0
+    assert np.array_equal(fast.x.numpy(), full.x)
+    assert np.array_equal(fast.edge_index.numpy(), full.edge_index)
+    assert np.array_equal(fast.edge_attr.numpy(), full.edge_attr)
+    radicals = sum(a.GetNumRadicalElectrons() > 0 for i in keep for a in mols[i].GetAtoms())
+    assert name != "ogb" or radicals > 0  # the radical column is really exercised
