@@ -65,17 +65,28 @@ def context_sets(
 
 @OBJECTIVES.register("contextpred")
 class ContextPred(Objective):
-    """Options: ``k`` (substructure radius, default = encoder layers = 5), ``r1`` (4),
-    ``r2`` (7); the context encoder has ``r2 - r1`` layers and the encoder's featurizer,
-    width and conv.  Metric ``acc``; ``frac_valid`` = share of molecules with a context.
+    """Options (Hu et al.'s defaults, relative to the encoder depth L): ``k`` = L (5),
+    ``r1`` = k - 1 (4), ``r2`` = r1 + ``csize`` (3 -> 7).  The context encoder has
+    ``r2 - r1`` layers and the encoder's featurizer, width and conv.
+    Metric ``acc``; ``frac_valid`` = share of molecules with a context.
     """
 
     name = "contextpred"
     metric = "acc"
 
-    def __init__(self, encoder: Encoder, k: int | None = None, r1: int = 4, r2: int = 7):
+    def __init__(
+        self,
+        encoder: Encoder,
+        k: int | None = None,
+        r1: int | None = None,
+        r2: int | None = None,
+        csize: int = 3,
+    ) -> None:
+        # Hu et al.: k = num_layer, l1 = num_layer - 1, l2 = l1 + csize
         k = encoder.num_layers if k is None else k
-        super().__init__(encoder, k=k, r1=r1, r2=r2)
+        r1 = k - 1 if r1 is None else r1
+        r2 = r1 + csize if r2 is None else r2
+        super().__init__(encoder, k=k, r1=r1, r2=r2, csize=r2 - r1)
         if not 0 <= r1 < r2 or r1 >= k:
             raise ValueError(f"contextpred needs 0 <= r1 < k and r1 < r2 (k={k}, r1={r1}, r2={r2})")
         self.k, self.r1, self.r2 = k, r1, r2
