@@ -9,6 +9,7 @@ from molpt.cli.app import app
 from molpt.cli import data_cmds  # noqa: F401,E402
 from molpt.cli import embed_cmd  # noqa: F401,E402
 from molpt.cli import pretrain_cmd  # noqa: F401,E402
+from molpt.cli import finetune_cmds  # noqa: F401,E402
 
 
 def main() -> None:

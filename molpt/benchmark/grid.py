@@ -1,0 +1,397 @@
+"""Benchmark profiles and grid expansion.
+
+A grid is datasets x splits x seeds x methods (checkpoints, always including ``none`` = no
+pretraining) x featurizers x strategies.  Every cell becomes a ``Job`` whose ``job_id`` is
+the first 16 hex digits of the sha256 of its canonical configuration (sorted-key JSON), so a
+rerun with the same arguments recognises finished work.
+
+``--seeds`` are run seeds.  A seeded split method (random_scaffold, balanced_scaffold,
+random) uses the run seed as its split seed; ``scaffold`` is deterministic (split seed 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NONE_METHOD = "none"
+SEEDED_SPLITS = ("random_scaffold", "balanced_scaffold", "random")
+
+
+@dataclass
+class Profile:
+    """A named set of grid defaults (explicit options override them)."""
+
+    name: str
+    description: str
+    datasets: list[str]
+    splits: list[str]
+    seeds: list[int]
+    featurizers: list[str] = field(default_factory=lambda: ["basic"])
+    strategies: list[str] = field(default_factory=lambda: ["full"])
+    epochs: int = 100
+    batch_size: int = 32
+    lr: float = 1e-3
+    dropout: float = 0.5
+    encoder: str = "gin"
+    num_layers: int = 5
+    hidden_dim: int = 300
+    limit: int | None = None
+    #: pretraining run when no --checkpoint is given (quick profile): PretrainConfig kwargs
+    pretrain: dict[str, Any] | None = None
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        name="quick",
+        description="smoke benchmark: a briefly pretrained attrmask GIN vs no pretraining on "
+        "two small sets; minutes on a laptop, NOT comparable to published numbers",
+        datasets=["bbbp", "bace"],
+        splits=["scaffold", "balanced_scaffold"],
+        seeds=[0, 1, 2],
+        epochs=10,
+        batch_size=64,
+        num_layers=5,
+        hidden_dim=128,
+        pretrain=dict(
+            objective="attrmask", data="moses", limit=20000, epochs=1, batch_size=256, lr=1e-3
+        ),
+    ),
+    "hu2020": Profile(
+        name="hu2020",
+        description="Hu et al. 2020 Table 1 protocol: 8 classification sets, scaffold split, "
+        "10 seeds, GIN 5x300, 100 epochs, batch 32, Adam 1e-3, dropout 0.5",
+        datasets=["bbbp", "tox21", "toxcast", "sider", "clintox", "muv", "hiv", "bace"],
+        splits=["scaffold"],
+        seeds=list(range(10)),
+    ),
+    "sun2022": Profile(
+        name="sun2022",
+        description="Sun et al. 2022: five sets x scaffold / balanced scaffold x basic / rich "
+        "features, GIN 5x300, 100 epochs",
+        datasets=["bbbp", "bace", "tox21", "toxcast", "sider"],
+        splits=["scaffold", "balanced_scaffold"],
+        seeds=list(range(10)),
+        featurizers=["basic", "rich"],
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------
+# option parsing
+# ------------------------------------------------------------------------------------------
+def parse_list(value: str | None) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; None/empty -> None."""
+    if value is None:
+        return None
+    items = [s.strip() for s in value.split(",") if s.strip()]
+    return items or None
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """``"0-9"``, ``"0,1,2"`` or ``"0-2,5"`` -> sorted unique ints."""
+    if value is None or not value.strip():
+        return None
+    seeds: set[int] = set()
+    for part in value.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(2))
+            if b < a:
+                raise ValueError(f"--seeds range {part!r} is empty")
+            seeds.update(range(a, b + 1))
+        elif re.fullmatch(r"\d+", part):
+            seeds.add(int(part))
+        else:
+            raise ValueError(f"--seeds expects e.g. 0-9 or 0,1,2; got {value!r}")
+    return sorted(seeds)
+
+
+def parse_checkpoints(items: list[str] | None) -> dict[str, str]:
+    """``["attrmask=runs/a/checkpoint.pt", ...]`` -> ordered {name: path}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ValueError(f"--checkpoint expects NAME=PATH, got {item!r}")
+        if name == NONE_METHOD:
+            raise ValueError("--checkpoint name 'none' is reserved for no pretraining")
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
+            raise ValueError(f"--checkpoint name {name!r}: use letters, digits, _ . + -")
+        if name in out:
+            raise ValueError(f"--checkpoint name {name!r} given twice")
+        out[name] = path
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# the resolved grid
+# ------------------------------------------------------------------------------------------
+@dataclass
+class GridSpec:
+    """A profile with the user's overrides applied; ``checkpoints`` maps name -> path."""
+
+    profile: str
+    datasets: list[str]
+    splits: list[str]
+    seeds: list[int]
+    featurizers: list[str]
+    strategies: list[str]
+    epochs: int
+    batch_size: int
+    lr: float
+    dropout: float
+    encoder: str
+    num_layers: int
+    hidden_dim: int
+    limit: int | None
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    pretrain: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve_grid(
+    profile: str = "quick",
+    datasets: list[str] | None = None,
+    splits: list[str] | None = None,
+    seeds: list[int] | None = None,
+    epochs: int | None = None,
+    checkpoints: dict[str, str] | None = None,
+    featurizers: list[str] | None = None,
+    strategies: list[str] | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    num_layers: int | None = None,
+    hidden_dim: int | None = None,
+    lr: float | None = None,
+    dropout: float | None = None,
+) -> GridSpec:
+    """Apply explicit options over a profile's values and validate every name."""
+    from molpt.data.catalogue import DATASETS
+    from molpt.data.splits import SPLITS
+    from molpt.featurize.featurizers import FEATURIZERS
+    from molpt.train.finetune import STRATEGIES
+
+    p = get_profile(profile)
+
+    def pick(v, default):
+        return default if v is None else v
+
+    spec = GridSpec(
+        profile=p.name,
+        datasets=list(pick(datasets, p.datasets)),
+        splits=list(pick(splits, p.splits)),
+        seeds=list(pick(seeds, p.seeds)),
+        featurizers=list(pick(featurizers, p.featurizers)),
+        strategies=list(pick(strategies, p.strategies)),
+        epochs=int(pick(epochs, p.epochs)),
+        batch_size=int(pick(batch_size, p.batch_size)),
+        lr=float(pick(lr, p.lr)),
+        dropout=float(pick(dropout, p.dropout)),
+        encoder=p.encoder,
+        num_layers=int(pick(num_layers, p.num_layers)),
+        hidden_dim=int(pick(hidden_dim, p.hidden_dim)),
+        limit=pick(limit, p.limit),
+        checkpoints=dict(checkpoints or {}),
+        pretrain=dict(p.pretrain) if p.pretrain and not checkpoints else None,
+    )
+    for d in spec.datasets:
+        if d not in DATASETS and not Path(d).is_file():
+            raise ValueError(
+                f"unknown dataset {d!r}; choose from: {', '.join(DATASETS.choices())}"
+            )
+        if d in DATASETS and DATASETS.get(d).is_pretrain:
+            raise ValueError(f"{d!r} is a pretraining corpus without labels, not a benchmark")
+    for s in spec.splits:
+        SPLITS.get(s)
+    for f in spec.featurizers:
+        FEATURIZERS.get(f)
+    for s in spec.strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown strategy {s!r}; choose one of: {', '.join(STRATEGIES)}")
+    if not spec.seeds:
+        raise ValueError("no seeds given")
+    if spec.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {spec.epochs}")
+    for name, path in spec.checkpoints.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"checkpoint {name}: file not found: {path}")
+    for key in ("datasets", "splits", "featurizers", "strategies"):
+        vals = getattr(spec, key)
+        if len(set(vals)) != len(vals):
+            raise ValueError(f"--{key} lists a value twice: {','.join(vals)}")
+    return spec
+
+
+@dataclass
+class Job:
+    """One fine-tuning run of the grid."""
+
+    config: dict[str, Any]
+    job_id: str
+
+    @property
+    def method(self) -> str:
+        return self.config["method"]
+
+    def label(self) -> str:
+        c = self.config
+        keys = ("dataset", "split", "featurizer", "strategy", "method")
+        return "/".join(str(c[k]) for k in keys) + f"/s{c['seed']}"
+
+
+def job_id(config: dict[str, Any]) -> str:
+    """First 16 hex digits of the sha256 of the canonical JSON of ``config`` minus paths."""
+    ident = {k: v for k, v in config.items() if k != "checkpoint"}
+    blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class CheckpointInfo:
+    name: str
+    path: str
+    featurizer: str
+    encoder_config: dict[str, Any]
+    sha256: str
+
+
+def inspect_checkpoints(checkpoints: dict[str, str]) -> dict[str, CheckpointInfo]:
+    """Load each checkpoint's header (featurizer, encoder config) and content hash."""
+    from molpt.train.checkpoint import load_checkpoint
+    from molpt.utils import file_sha256
+
+    out = {}
+    for name, path in checkpoints.items():
+        ck = load_checkpoint(path)
+        out[name] = CheckpointInfo(
+            name=name,
+            path=str(Path(path).resolve()),
+            featurizer=ck["featurizer"]["name"],
+            encoder_config=dict(ck["encoder_config"]),
+            sha256=file_sha256(path),
+        )
+    return out
+
+
+def expand_grid(
+    spec: GridSpec, checkpoints: dict[str, CheckpointInfo] | None = None
+) -> tuple[list[Job], list[str]]:
+    """All jobs of the grid, in a stable order, plus notes on skipped cells."""
+    ckpts = checkpoints if checkpoints is not None else inspect_checkpoints(spec.checkpoints)
+    methods: list[str | None] = [None, *ckpts]
+    jobs: list[Job] = []
+    notes: list[str] = []
+    skipped_pairs: set[tuple[str, str]] = set()
+    for ds, sp, feat, strat, method, seed in itertools.product(
+        spec.datasets, spec.splits, spec.featurizers, spec.strategies, methods, spec.seeds
+    ):
+        cfg: dict[str, Any] = {
+            "dataset": ds,
+            "split": sp,
+            "split_seed": seed if sp in SEEDED_SPLITS else 0,
+            "seed": seed,
+            "featurizer": feat,
+            "strategy": strat,
+            "epochs": spec.epochs,
+            "batch_size": spec.batch_size,
+            "lr": spec.lr,
+            "dropout": spec.dropout,
+            "limit": spec.limit,
+        }
+        if method is None:
+            cfg.update(
+                method=NONE_METHOD,
+                checkpoint=None,
+                checkpoint_sha256=None,
+                encoder=spec.encoder,
+                num_layers=spec.num_layers,
+                hidden_dim=spec.hidden_dim,
+            )
+        else:
+            info = ckpts[method]
+            if info.featurizer != feat:
+                if (method, feat) not in skipped_pairs:
+                    skipped_pairs.add((method, feat))
+                    notes.append(
+                        f"checkpoint {method} was pretrained with featurizer "
+                        f"{info.featurizer!r}: skipped for featurizer {feat!r}"
+                    )
+                continue
+            ec = info.encoder_config
+            cfg.update(
+                method=method,
+                checkpoint=info.path,
+                checkpoint_sha256=info.sha256[:16],
+                encoder=ec.get("conv", "gin"),
+                num_layers=int(ec.get("num_layers", spec.num_layers)),
+                hidden_dim=int(ec.get("hidden_dim", spec.hidden_dim)),
+            )
+        jobs.append(Job(cfg, job_id(cfg)))
+    return jobs, notes
+
+
+def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str = "auto"):
+    """The ``FinetuneConfig`` of a job (outputs under ``out``)."""
+    from molpt.train.finetune import FinetuneConfig
+
+    c = job.config
+    return FinetuneConfig(
+        dataset=c["dataset"],
+        checkpoint=c["checkpoint"],
+        featurizer=c["featurizer"],
+        split=c["split"],
+        split_seed=c["split_seed"],
+        seed=c["seed"],
+        strategy=c["strategy"],
+        epochs=c["epochs"],
+        batch_size=c["batch_size"],
+        lr=c["lr"],
+        dropout=c["dropout"],
+        encoder=c["encoder"],
+        num_layers=c["num_layers"],
+        hidden_dim=c["hidden_dim"],
+        limit=c["limit"],
+        data_dir=data_dir,
+        device=device,
+        out=str(out),
+    )
+
+
+__all__ = [
+    "NONE_METHOD",
+    "PROFILES",
+    "SEEDED_SPLITS",
+    "CheckpointInfo",
+    "GridSpec",
+    "Job",
+    "Profile",
+    "expand_grid",
+    "finetune_config",
+    "get_profile",
+    "inspect_checkpoints",
+    "job_id",
+    "parse_checkpoints",
+    "parse_list",
+    "parse_seeds",
+    "resolve_grid",
+]

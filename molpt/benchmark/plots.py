@@ -1,0 +1,93 @@
+"""Report figures (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
+    """Mean gain over ``none`` with its t-based 95 % CI, one panel row per setting.
+
+    ``gains`` columns: dataset, method, setting, gain, ci_low, ci_high.
+    """
+    if gains.empty:
+        return None
+    plt = _plt()
+    settings = list(dict.fromkeys(gains["setting"]))
+    rows = [len(gains[gains["setting"] == s]) for s in settings]
+    height = max(2.5, sum(0.35 * r + 0.9 for r in rows))
+    fig, axes = plt.subplots(
+        len(settings), 1, figsize=(7.5, height), squeeze=False,
+        gridspec_kw={"height_ratios": [r + 1.5 for r in rows]},
+    )  # fmt: skip
+    for ax, setting in zip(axes[:, 0], settings, strict=True):
+        g = gains[gains["setting"] == setting].reset_index(drop=True)
+        labels = [f"{d} · {m}" for d, m in zip(g["dataset"], g["method"], strict=True)]
+        y = np.arange(len(g))[::-1]
+        lo = (g["gain"] - g["ci_low"]).clip(lower=0).fillna(0)
+        hi = (g["ci_high"] - g["gain"]).clip(lower=0).fillna(0)
+        colors = ["tab:green" if v > 0 else "tab:red" for v in g["gain"]]
+        ax.errorbar(g["gain"], y, xerr=[lo, hi], fmt="none", ecolor="grey", capsize=3)
+        ax.scatter(g["gain"], y, c=colors, zorder=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, labels)
+        ax.set_title(setting, fontsize=9)
+        ax.set_xlabel("gain over no pretraining (metric points, 95% CI)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_splits(summary: pd.DataFrame, path: str | Path) -> Path | None:
+    """Mean ± std of test_at_best_valid: one panel per dataset, bars per method x split."""
+    if summary.empty:
+        return None
+    plt = _plt()
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    splits = list(dict.fromkeys(summary["split"]))
+    methods = list(dict.fromkeys(summary["method"]))
+    width = 0.8 / max(1, len(splits))
+    fig, axes = plt.subplots(
+        1, len(datasets), figsize=(max(4.0, 2.2 * len(datasets) + 1.5), 3.6), squeeze=False
+    )
+    for ax, d in zip(axes[0], datasets, strict=True):
+        sd = summary[summary["dataset"] == d]
+        metric = str(sd["metric"].iloc[0])
+        x = np.arange(len(methods))
+        for k, sp in enumerate(splits):
+            sub = sd[sd["split"] == sp].groupby("method")[["test_mean", "test_std"]].mean()
+            means = [sub["test_mean"].get(m, np.nan) for m in methods]
+            stds = np.nan_to_num([sub["test_std"].get(m, np.nan) for m in methods])
+            ax.bar(x + (k - (len(splits) - 1) / 2) * width, means, width, yerr=stds, capsize=2,
+                   label=sp)  # fmt: skip
+        ax.set_xticks(x, methods, rotation=30 if len(methods) > 3 else 0, fontsize=8)
+        lo = np.nanmin(sd["test_mean"] - sd["test_std"].fillna(0))
+        hi = np.nanmax(sd["test_mean"] + sd["test_std"].fillna(0))
+        pad = 0.1 * max(hi - lo, 1e-3)
+        ax.set_ylim(max(0.0, lo - pad), hi + pad)
+        ax.set_title(f"{d} ({metric})", fontsize=9)
+    axes[0][0].set_ylabel("test at best valid (mean ± std)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle("split methods side by side", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["plot_gains", "plot_splits"]
