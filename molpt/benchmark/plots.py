@@ -75,10 +75,13 @@ def plot_splits(summary: pd.DataFrame, path: str | Path) -> Path | None:
             ax.bar(x + (k - (len(splits) - 1) / 2) * width, means, width, yerr=stds, capsize=2,
                    label=sp)  # fmt: skip
         ax.set_xticks(x, methods, rotation=30 if len(methods) > 3 else 0, fontsize=8)
-        lo = np.nanmin(sd["test_mean"] - sd["test_std"].fillna(0))
-        hi = np.nanmax(sd["test_mean"] + sd["test_std"].fillna(0))
-        pad = 0.1 * max(hi - lo, 1e-3)
-        ax.set_ylim(max(0.0, lo - pad), hi + pad)
+        lo_hi = np.r_[sd["test_mean"] - sd["test_std"].fillna(0),
+                      sd["test_mean"] + sd["test_std"].fillna(0)]  # fmt: skip
+        lo_hi = lo_hi[np.isfinite(lo_hi)]
+        if lo_hi.size:
+            lo, hi = float(lo_hi.min()), float(lo_hi.max())
+            pad = 0.1 * max(hi - lo, 1e-3)
+            ax.set_ylim(max(0.0, lo - pad), hi + pad)
         ax.set_title(f"{d} ({metric})", fontsize=9)
     axes[0][0].set_ylabel("test at best valid (mean ± std)")
     axes[0][-1].legend(fontsize=7, loc="best")

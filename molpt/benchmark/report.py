@@ -11,6 +11,7 @@ always an improvement.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ BASE_KEYS = ["dataset", "split", "featurizer", "strategy"]
 MAYBE_KEYS = ["epochs", "batch_size", "lr", "dropout", "limit"]
 ALPHA = 0.05
 PERCENT_METRICS = ("roc_auc", "pr_auc")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -215,6 +218,15 @@ def _uniq(frame: pd.DataFrame, col: str) -> str:
     return ", ".join(vals) if vals else "–"
 
 
+def _safe_plot(fn, frame: pd.DataFrame, path: Path) -> Path | None:
+    """Figures are secondary: a plotting failure is logged, never fatal for the report."""
+    try:
+        return fn(frame, path)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not draw %s: %s", path.name, exc)
+        return None
+
+
 def write_report(results_dir: str | Path) -> ReportFiles:
     """Write ``summary.csv``, ``report.md``, ``gains.png`` and ``splits.png``.
 
@@ -246,10 +258,10 @@ def write_report(results_dir: str | Path) -> ReportFiles:
         for c in ("gain", "ci_low", "ci_high"):
             g[c] = [v * (100 if m in PERCENT_METRICS else 1) for v, m in zip(g[c], g["metric"],
                                                                             strict=True)]
-        p = plot_gains(g, root / "gains.png")
+        p = _safe_plot(plot_gains, g, root / "gains.png")
         if p:
             plots.append(p)
-    p = plot_splits(summary, root / "splits.png")
+    p = _safe_plot(plot_splits, summary, root / "splits.png")
     if p:
         plots.append(p)
 
