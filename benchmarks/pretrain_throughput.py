@@ -258,6 +258,8 @@ def machine(device) -> str:
     ]
     if device.type == "cuda":
         parts.append(f"GPU {torch.cuda.get_device_name(device)}")
+    if hasattr(os, "getloadavg"):
+        parts.append(f"load average before the run {os.getloadavg()[0]:.1f}")
     return "; ".join(parts)
 
 
@@ -281,6 +283,7 @@ def main() -> None:
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    mach = machine(device)  # before the run: the load average says how busy the box was
     steps = args.steps or (300 if device.type == "cuda" else 30)
     graphs = load_graphs(args)
     print(f"{len(graphs)} graphs, device {device}, batch {args.batch_size}", file=sys.stderr)
@@ -315,7 +318,7 @@ def main() -> None:
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     section = [
         f"\n## Pretraining throughput (attrmask, GIN 5x300), {stamp}\n",
-        f"Machine: {machine(device)}.  ",
+        f"Machine: {mach}.  ",
         f"{len(graphs)} MOSES molecules, {steps} timed steps per side in {args.rounds} "
         f"alternating rounds, device {device}. Command: "
         f"`python benchmarks/pretrain_throughput.py {' '.join(sys.argv[1:])}`\n",

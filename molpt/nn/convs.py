@@ -14,7 +14,7 @@ from torch import nn
 from torch_geometric.utils import scatter, softmax
 
 from molpt.featurize.vocab import FeatureSpec
-from molpt.nn.embeddings import BondEmbedding
+from molpt.nn.embeddings import BondEmbedding, CategoricalEmbedding
 from molpt.registry import Registry
 
 CONVS: Registry[type[nn.Module]] = Registry("encoder")
@@ -23,6 +23,28 @@ CONVS: Registry[type[nn.Module]] = Registry("encoder")
 def _sum_neighbours(msg: torch.Tensor, dst: torch.Tensor, num_nodes: int) -> torch.Tensor:
     out = msg.new_zeros(num_nodes, msg.shape[1])
     return out.index_add_(0, dst, msg)
+
+
+def _summed_bond_embeddings(
+    bond_emb: BondEmbedding, bond_input: torch.Tensor, dst: torch.Tensor, num_nodes: int
+) -> torch.Tensor:
+    """``sum_{j in N(i)} emb(bond_ij)`` for every node i, without an (E, d) intermediate.
+
+    The bond embedding is linear in a one-hot (categorical) or dense (rich) bond input, so
+    the sum over incoming edges equals (per-node counts of each bond category) @ table, or
+    (summed dense bond input) @ W^T + in-degree * bias: a tiny (N, V) @ (V, d) product
+    instead of gathering and scattering E rows of width d (and the same in backward).
+    """
+    proj = bond_emb.proj
+    if isinstance(proj, CategoricalEmbedding):
+        weight = proj.table.weight
+        v = weight.shape[0]
+        flat = (dst.unsqueeze(1) * v + bond_input + proj.offsets).reshape(-1)
+        counts = torch.bincount(flat, minlength=num_nodes * v).view(num_nodes, v)
+        return counts.to(weight.dtype) @ weight
+    sums = bond_input.new_zeros(num_nodes, bond_input.shape[1]).index_add_(0, dst, bond_input)
+    deg = torch.bincount(dst, minlength=num_nodes).to(sums.dtype).unsqueeze(1)
+    return proj(sums) + (deg - 1.0) * proj.bias
 
 
 class BondConv(nn.Module):
@@ -61,6 +83,16 @@ class GINConv(BondConv):
         self.mlp = nn.Sequential(
             nn.Linear(in_dim, 2 * in_dim), nn.ReLU(), nn.Linear(2 * in_dim, out_dim)
         )
+
+    def forward(self, h, edge_index, bond_input, self_loop_input):
+        # same result as propagate(h, edge_index, bond_emb(bond_input), ...), but the bond
+        # term is summed per node through the (linear) embedding: see _summed_bond_embeddings
+        src, dst = edge_index
+        n = h.shape[0]
+        bond_sum = _summed_bond_embeddings(self.bond_emb, bond_input, dst, n)
+        e_self = self.bond_emb(self_loop_input)
+        agg = _sum_neighbours(h[src], dst, n) + h + (bond_sum + e_self).to(h.dtype)
+        return self.mlp(agg)
 
     def propagate(self, h, edge_index, e, e_self):
         src, dst = edge_index
