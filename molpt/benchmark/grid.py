@@ -45,6 +45,10 @@ class Profile:
     limit: int | None = None
     #: pretraining run when no --checkpoint is given (quick profile): PretrainConfig kwargs
     pretrain: dict[str, Any] | None = None
+    #: default local processes when --workers is not given; 0 = one per CPU core (max 4)
+    #: on CPU-only machines (small models run faster as single-threaded processes than as
+    #: one process with several threads, and degrade gracefully on a shared machine)
+    workers: int = 1
 
 
 PROFILES: dict[str, Profile] = {
@@ -55,13 +59,14 @@ PROFILES: dict[str, Profile] = {
         datasets=["bbbp", "bace"],
         splits=["scaffold", "balanced_scaffold"],
         seeds=[0, 1, 2],
-        epochs=10,
+        epochs=8,
         batch_size=64,
         num_layers=5,
         hidden_dim=128,
         pretrain=dict(
-            objective="attrmask", data="moses", limit=20000, epochs=1, batch_size=256, lr=1e-3
+            objective="attrmask", data="moses", limit=10000, epochs=1, batch_size=256, lr=1e-3
         ),
+        workers=0,
     ),
     "hu2020": Profile(
         name="hu2020",
@@ -90,6 +95,20 @@ def get_profile(name: str) -> Profile:
         raise ValueError(
             f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}"
         ) from None
+
+
+def default_workers(profile: str) -> int:
+    """Local worker processes a profile uses when ``--workers`` is not given."""
+    import os
+
+    w = get_profile(profile).workers
+    if w > 0:
+        return w
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 # ------------------------------------------------------------------------------------------
@@ -385,6 +404,7 @@ __all__ = [
     "GridSpec",
     "Job",
     "Profile",
+    "default_workers",
     "expand_grid",
     "finetune_config",
     "get_profile",

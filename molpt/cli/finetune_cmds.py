@@ -158,8 +158,12 @@ def benchmark_cmd(
         None, "--strategies", help="Comma-separated: full, linear, two-stage."
     ),
     executor: str = typer.Option("local", "--executor", help="local or ray."),
-    workers: int = typer.Option(
-        1, "--workers", min=1, help="local: parallel processes; ray: CPUs of a local Ray."
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="local: parallel processes (default 1; quick profile on CPU: one per core, "
+        "max 4); ray: CPUs of a local Ray.",
     ),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Existing Ray cluster (default: start a local one)."
@@ -177,7 +181,13 @@ def benchmark_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Run a grid of fine-tuning jobs (resumable), then write the report."""
-    from molpt.benchmark.grid import parse_checkpoints, parse_list, parse_seeds, resolve_grid
+    from molpt.benchmark.grid import (
+        default_workers,
+        parse_checkpoints,
+        parse_list,
+        parse_seeds,
+        resolve_grid,
+    )
     from molpt.benchmark.runner import run_benchmark
 
     spec = resolve_grid(
@@ -194,6 +204,8 @@ def benchmark_cmd(
         num_layers=num_layers,
         hidden_dim=hidden_dim,
     )
+    if workers is None:
+        workers = default_workers(profile) if executor == "local" else 1
     s = run_benchmark(
         spec,
         out,

@@ -79,7 +79,7 @@ def test_benchmark_and_report_cli(runner, data_dir, tmp_cache, tmp_path):
     out = tmp_path / "res"
     args = ["benchmark", "--datasets", "bbbp", "--splits", "scaffold", "--seeds", "0",
             "--epochs", "1", "--limit", "120", "--data-dir", str(data_dir), "--no-progress",
-            "--out", str(out), "--checkpoint", "x=/no/such.pt", *TINY]
+            "--workers", "1", "--out", str(out), "--checkpoint", "x=/no/such.pt", *TINY]
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "error: checkpoint x: file not found" in r.output
     for bad, needle in ((["--seeds", "a-b"], "--seeds"), (["--executor", "spark"], "executor"),
