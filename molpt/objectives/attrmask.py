@@ -63,16 +63,19 @@ class AttrMask(Objective):
             emask = mask[src] | mask[dst]
             edge_attr = apply_atom_mask(edge_attr, emask, self.bond_token)
         h = self.encoder.encode(x, batch.edge_index, edge_attr)
-        target = batch.x[mask, 0].long()
-        logits = self.atom_head(h[mask]).float()
+        idx = torch.nonzero(mask, as_tuple=False).view(-1)  # one host sync, reused
+        target = batch.x[idx, 0].long()
+        logits = self.atom_head(h[idx]).float()
         loss = F.cross_entropy(logits, target)
         metrics: Metrics = {"acc": accuracy(logits, target)}
         if self.bond_head is not None:
             src, dst = batch.edge_index
-            sel = emask & (src < dst)
+            sel = torch.nonzero(emask & (src < dst), as_tuple=False).view(-1)
             e_logits = self.bond_head(h[src[sel]] + h[dst[sel]]).float()
             e_target = batch.edge_attr[sel, 0].long()
             if e_target.numel():
                 loss = loss + F.cross_entropy(e_logits, e_target)
+            else:  # keep the bond head in the graph (DDP expects every parameter used)
+                loss = loss + e_logits.sum() * 0.0
             metrics["edge_acc"] = accuracy(e_logits, e_target)
         return loss, metrics
