@@ -90,12 +90,20 @@ def test_same_seed_same_numbers_other_seed_differs(data_dir, tmp_cache, tmp_path
     a = finetune(_cfg(data_dir, tmp_path / "a", dataset="clintox", seed=3), progress=False)
     b = finetune(_cfg(data_dir, tmp_path / "b", dataset="clintox", seed=3), progress=False)
     c = finetune(_cfg(data_dir, tmp_path / "c", dataset="clintox", seed=4), progress=False)
-    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    def strip(h):
+        return [{k: v for k, v in e.items() if k not in ("seconds", "train_loss")} for e in h]
+
+    # metrics identical; the float32 loss may differ in the 7th digit (oneDNN/MKL kernels
+    # can depend on buffer alignment), so it is compared to 1e-5
     assert strip(a["history"]) == strip(b["history"])
+    assert [e["train_loss"] for e in a["history"]] == pytest.approx(
+        [e["train_loss"] for e in b["history"]], rel=1e-5
+    )
     assert strip(a["history"]) != strip(c["history"])
-    assert (tmp_path / "a/run/predictions.csv").read_text() == (
-        tmp_path / "b/run/predictions.csv"
-    ).read_text()
+    pa = pd.read_csv(tmp_path / "a/run/predictions.csv")
+    pb = pd.read_csv(tmp_path / "b/run/predictions.csv")
+    assert pa["smiles"].tolist() == pb["smiles"].tolist()
+    np.testing.assert_allclose(pa.filter(like="_pred"), pb.filter(like="_pred"), atol=1e-5)
 
 
 def test_class_balanced_weights():
