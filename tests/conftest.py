@@ -26,8 +26,19 @@ def data_dir() -> Path:
     """Folder with the eleven MoleculeNet files (read-only: never write here)."""
     d = shared_data_dir()
     if not (d / "BBBP.csv").is_file():
-        pytest.skip(f"shared MoleculeNet data not found at {d} (set MOLPT_DATA)")
+        msg = f"shared MoleculeNet data not found at {d} (set MOLPT_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)  # in CI a missing data folder is an error, not a skip
+        pytest.skip(msg)
     return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _molpt_data_env():
+    """Every test (and every subprocess it starts) sees the shared data as MOLPT_DATA."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOLPT_DATA", str(shared_data_dir()))
+        yield
 
 
 @pytest.fixture()

@@ -312,6 +312,44 @@ def inspect_checkpoints(checkpoints: dict[str, str]) -> dict[str, CheckpointInfo
     return out
 
 
+def _architecture(encoder_config: dict[str, Any], spec: GridSpec) -> dict[str, Any]:
+    """The fine-tuning architecture keys of a job from an encoder config."""
+    return {
+        "encoder": encoder_config.get("conv", spec.encoder),
+        "num_layers": int(encoder_config.get("num_layers", spec.num_layers)),
+        "hidden_dim": int(encoder_config.get("hidden_dim", spec.hidden_dim)),
+        "jk": encoder_config.get("jk", "last"),
+    }
+
+
+def _baseline_architecture(
+    spec: GridSpec, ckpts: dict[str, CheckpointInfo], featurizer: str, notes: list[str]
+) -> dict[str, Any]:
+    """Architecture of the ``none`` baseline: the checkpoints' own when they all share one.
+
+    A gain over ``none`` must come from the pretrained weights, not from a different model
+    size, so the random-init twin copies the pretrained encoders' architecture.  When the
+    checkpoints disagree, the profile's architecture is used and a note says so.
+    """
+    default = {"encoder": spec.encoder, "num_layers": spec.num_layers,
+               "hidden_dim": spec.hidden_dim, "jk": "last"}  # fmt: skip
+    archs = {
+        json.dumps(_architecture(c.encoder_config, spec), sort_keys=True)
+        for c in ckpts.values()
+        if c.featurizer == featurizer
+    }
+    if len(archs) == 1:
+        return json.loads(archs.pop())
+    if len(archs) > 1:
+        note = (
+            f"checkpoints for featurizer {featurizer!r} differ in architecture; the 'none' "
+            f"baseline uses the profile's {spec.encoder} {spec.num_layers}x{spec.hidden_dim}"
+        )
+        if note not in notes:
+            notes.append(note)
+    return default
+
+
 def expand_grid(
     spec: GridSpec, checkpoints: dict[str, CheckpointInfo] | None = None
 ) -> tuple[list[Job], list[str]]:
@@ -338,14 +376,8 @@ def expand_grid(
             "limit": spec.limit,
         }
         if method is None:
-            cfg.update(
-                method=NONE_METHOD,
-                checkpoint=None,
-                checkpoint_sha256=None,
-                encoder=spec.encoder,
-                num_layers=spec.num_layers,
-                hidden_dim=spec.hidden_dim,
-            )
+            arch = _baseline_architecture(spec, ckpts, feat, notes)
+            cfg.update(method=NONE_METHOD, checkpoint=None, checkpoint_sha256=None, **arch)
         else:
             info = ckpts[method]
             if info.featurizer != feat:
@@ -361,9 +393,7 @@ def expand_grid(
                 method=method,
                 checkpoint=info.path,
                 checkpoint_sha256=info.sha256[:16],
-                encoder=ec.get("conv", "gin"),
-                num_layers=int(ec.get("num_layers", spec.num_layers)),
-                hidden_dim=int(ec.get("hidden_dim", spec.hidden_dim)),
+                **_architecture(ec, spec),
             )
         jobs.append(Job(cfg, job_id(cfg)))
     return jobs, notes
@@ -389,6 +419,7 @@ def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str
         encoder=c["encoder"],
         num_layers=c["num_layers"],
         hidden_dim=c["hidden_dim"],
+        jk=c.get("jk", "last"),
         limit=c["limit"],
         data_dir=data_dir,
         device=device,

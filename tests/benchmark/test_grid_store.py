@@ -73,6 +73,26 @@ def test_expand_grid_ids_and_featurizer_skip():
     assert job_id({**am.config, "epochs": 7}) != am.job_id
 
 
+def test_none_baseline_copies_the_checkpoint_architecture():
+    spec = resolve_grid("quick", datasets=["bbbp"], splits=["scaffold"], seeds=[0],
+                        featurizers=["basic"])
+    small = CheckpointInfo("am", "/ck/am.pt", "basic",
+                           {"conv": "gin", "num_layers": 3, "hidden_dim": 64, "jk": "sum"},
+                           "cd" * 32)
+    jobs, notes = expand_grid(spec, {"am": small})
+    none = [j for j in jobs if j.method == "none"][0].config
+    assert (none["num_layers"], none["hidden_dim"], none["jk"]) == (3, 64, "sum")
+    assert not notes
+    # two checkpoints of different sizes: the baseline falls back to the profile, with a note
+    jobs, notes = expand_grid(spec, {"am": small, "big": _ck("big", "basic")})
+    none = [j for j in jobs if j.method == "none"][0].config
+    assert (none["num_layers"], none["hidden_dim"]) == (spec.num_layers, spec.hidden_dim)
+    assert any("differ in architecture" in n for n in notes)
+    # no checkpoint at all: the profile's architecture
+    jobs, _ = expand_grid(spec, {})
+    assert jobs[0].config["hidden_dim"] == spec.hidden_dim
+
+
 def _row(i: int, **kw) -> dict:
     r = {c: "" for c in COLUMNS}
     r.update(dataset="bbbp", split="scaffold", seed=i, method="none", metric="roc_auc",
