@@ -87,7 +87,11 @@ def pretrain_cmd(
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Dataset root (default: $MOLPT_DATA or ./data)."
     ),
-    no_bf16: bool = typer.Option(False, "--no-bf16", help="fp32 on CUDA (default: bf16)."),
+    no_bf16: bool = typer.Option(
+        False,
+        "--no-bf16",
+        help="Train in fp32 (default: bf16 autocast on CUDA and on CPUs with native bf16).",
+    ),
     option: list[str] = typer.Option(
         [], "--option", "-o", help="Objective option KEY=VALUE (repeatable), e.g. mask_edges=true."
     ),

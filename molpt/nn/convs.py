@@ -2,7 +2,8 @@
 
 Self-loops carry the self-loop bond token.  Instead of concatenating self-loop edges to
 ``edge_index`` in every layer (the original code), the self-loop term is added directly:
-for sum aggregation ``sum_{j in N(i) + i} (h_j + e_ij) = sum_{j in N(i)} (h_j + e_ij) + h_i + e_self``.
+for sum aggregation
+``sum_{j in N(i)+i} (h_j + e_ij) = sum_{j in N(i)} (h_j + e_ij) + h_i + e_self``.
 No compiled extensions: aggregation uses ``index_add_`` / PyG's pure-torch ``scatter``.
 """
 

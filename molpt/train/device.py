@@ -20,8 +20,24 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (when enabled); a no-op context on CPU."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (AVX512-BF16 / AMX via oneDNN)."""
+    try:
+        return bool(
+            torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, enabled: bool = True, cpu: bool = False):
+    """bf16 autocast on CUDA when ``enabled``; on CPU only with ``cpu=True`` and native bf16.
+
+    Pretraining passes ``cpu=True``: its GIN matrix products are ~2.4x faster in bf16 on a
+    CPU with AVX512-BF16 / AMX.  Fine-tuning keeps fp32 on CPU.
+    """
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if enabled and cpu and device.type == "cpu" and cpu_has_native_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -76,7 +76,7 @@ class PretrainConfig:
             (first block) appears in the valid or test part of these datasets'
             ``exclude_split`` splits (leakage control).
         workers: featurization processes.
-        bf16: bf16 autocast on CUDA.
+        bf16: bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX).
         options: objective options (e.g. ``{"mask_edges": True}``).
         num_threads: torch CPU threads (None: torch's default).
     """
@@ -460,7 +460,7 @@ def _pretrain(
         for step, batch in enumerate(gs.iter_batches(per_rank_bs, indices=perm)):
             batch = batch.to(device, non_blocking=True)
             b = batch.num_graphs
-            with autocast(device, cfg.bf16):
+            with autocast(device, cfg.bf16, cpu=True):
                 loss, metrics = model(batch, obj_gen)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
