@@ -18,6 +18,7 @@ from molpt.featurize.featurizers import (
     InvalidSmilesError,
     explain_invalid,
     get_featurizer,
+    parse_for_features,
 )
 from molpt.featurize.graphs import GraphSet
 
@@ -92,7 +93,6 @@ def _featurize_chunk(args: tuple[str, int, list]) -> tuple[dict, list[tuple[int,
     """Worker: featurize a chunk; returns compact arrays and failures (row, smiles, reason)."""
     name, start, smiles = args
     f = get_featurizer(name)
-    from rdkit import Chem
 
     acc = f.new_accumulator()
     rows, good_smiles, failed = [], [], []
@@ -105,7 +105,7 @@ def _featurize_chunk(args: tuple[str, int, list]) -> tuple[dict, list[tuple[int,
                 if not isinstance(s, str) or not s.strip():
                     failed.append((row, "" if s is None else str(s), "empty or missing SMILES"))
                     continue
-                mol = Chem.MolFromSmiles(s)
+                mol = parse_for_features(s)
                 if mol is None:
                     failed.append((row, s, explain_invalid(s)))
                 elif mol.GetNumAtoms() == 0:
