@@ -102,9 +102,8 @@ class GINConv(BondConv):
         return self.mlp(agg)
 
 
-@CONVS.register("gcn")
-class GCNConv(BondConv):
-    """GCN with edge embeddings and symmetric degree normalisation (self-loop included)."""
+class _LinearBondConv(BondConv):
+    """A conv that first maps h with W (so bond embeddings live in the output space)."""
 
     def __init__(self, spec: FeatureSpec, in_dim: int, out_dim: int) -> None:
         super().__init__(spec, in_dim, out_dim)
@@ -113,13 +112,22 @@ class GCNConv(BondConv):
     def _edge_dim(self) -> int:
         return self.out_dim
 
+
+def _degree_with_self_loop(dst: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+    """In-degree of every node plus one (its self-loop), shape (n,), dtype of ``like``."""
+    ones = torch.ones_like(dst, dtype=like.dtype)
+    return torch.ones(n, device=like.device, dtype=like.dtype).index_add_(0, dst, ones)
+
+
+@CONVS.register("gcn")
+class GCNConv(_LinearBondConv):
+    """GCN with edge embeddings and symmetric degree normalisation (self-loop included)."""
+
     def propagate(self, h, edge_index, e, e_self):
         src, dst = edge_index
         n = h.shape[0]
         x = self.linear(h)
-        deg = torch.ones(n, device=h.device, dtype=x.dtype).index_add_(
-            0, dst, torch.ones_like(dst, dtype=x.dtype)
-        )
+        deg = _degree_with_self_loop(dst, n, x)
         dinv = deg.pow(-0.5)
         norm = (dinv[src] * dinv[dst]).unsqueeze(1)
         out = _sum_neighbours(norm * (x[src] + e.to(x.dtype)), dst, n)
@@ -127,24 +135,15 @@ class GCNConv(BondConv):
 
 
 @CONVS.register("sage")
-class SAGEConv(BondConv):
+class SAGEConv(_LinearBondConv):
     """GraphSAGE (Hu et al. variant): mean of (W h_j + e_ij) incl. self-loop, L2-normalised."""
-
-    def __init__(self, spec: FeatureSpec, in_dim: int, out_dim: int) -> None:
-        super().__init__(spec, in_dim, out_dim)
-        self.linear = nn.Linear(in_dim, out_dim)
-
-    def _edge_dim(self) -> int:
-        return self.out_dim
 
     def propagate(self, h, edge_index, e, e_self):
         src, dst = edge_index
         n = h.shape[0]
         x = self.linear(h)
         s = _sum_neighbours(x[src] + e.to(x.dtype), dst, n) + x + e_self.to(x.dtype)
-        cnt = torch.ones(n, device=h.device, dtype=x.dtype).index_add_(
-            0, dst, torch.ones_like(dst, dtype=x.dtype)
-        )
+        cnt = _degree_with_self_loop(dst, n, x)
         return F.normalize(s / cnt.unsqueeze(1), p=2, dim=-1)
 
 
