@@ -48,6 +48,12 @@ class ReportFiles:
 # ------------------------------------------------------------------------------------------
 # tables
 # ------------------------------------------------------------------------------------------
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the finite entries; NaN (without a warning) when there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
 def group_keys(frame: pd.DataFrame) -> list[str]:
     """Grouping columns: the base keys plus any training setting that varies in the file."""
     extra = [
@@ -109,7 +115,7 @@ def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str
                 gain_std=res.std,
                 ci_low=res.ci_low,
                 ci_high=res.ci_high,
-                last_gain=float(np.nanmean(la - lb)) if len(seeds) else float("nan"),
+                last_gain=_nanmean(la - lb),
                 p_wilcoxon=res.p_wilcoxon,
                 p_ttest=res.p_ttest,
                 note=res.note,
