@@ -19,6 +19,7 @@ from molpt.featurize.featurizers import (
     explain_invalid,
     get_featurizer,
     parse_for_features,
+    parse_smiles,
 )
 from molpt.featurize.graphs import GraphSet
 
@@ -77,8 +78,6 @@ def featurize(smiles: str, featurizer: str | Featurizer = "basic") -> Data:
         InvalidSmilesError: with RDKit's reason, for unparseable or empty input.
     """
     f = get_featurizer(featurizer)
-    from molpt.featurize.featurizers import parse_smiles
-
     with _quiet_rdkit():
         mol = parse_smiles(smiles)
     enc = f.encode_mols([mol])
@@ -159,12 +158,13 @@ def featurize_many(
         bar = tqdm(total=len(smiles_list), desc=f"featurize ({name})", unit="mol", leave=False)
     results = []
     if workers > 1 and len(tasks) > 1:
-        ctx = mp.get_context("fork") if hasattr(__import__("os"), "fork") else mp.get_context()
+        fork = "fork" in mp.get_all_start_methods()  # workers inherit the loaded RDKit
+        ctx = mp.get_context("fork" if fork else None)
         with ctx.Pool(workers) as pool:
             for res in pool.imap(_featurize_chunk, tasks):
                 results.append(res)
                 if bar:
-                    bar.update(sum(1 for _ in range(res[0]["rows"].size)) + len(res[1]))
+                    bar.update(res[0]["rows"].size + len(res[1]))
     else:
         for t in tasks:
             results.append(_featurize_chunk(t))
