@@ -596,6 +596,42 @@ def finetune(
     return result
 
 
+#: FinetuneConfig fields that every run of a fused group must share (they differ only in
+#: seed, split_seed, checkpoint and out)
+GROUP_FIELDS = (
+    "dataset", "csv", "smiles_col", "tasks", "task_type", "featurizer", "split", "strategy",
+    "epochs", "batch_size", "lr", "weight_decay", "dropout", "encoder", "num_layers",
+    "hidden_dim", "jk", "pooling", "device", "data_dir", "limit", "beta", "stage1_epochs",
+    "bf16", "eval_batch_size",
+)  # fmt: skip
+
+
+def group_key(cfg: FinetuneConfig) -> tuple:
+    """Runs with equal keys can train together in one ``finetune_group`` call.
+
+    (The architecture of a run that starts from a checkpoint comes from the checkpoint; the
+    caller puts the checkpoint's architecture into ``encoder``/``num_layers``/... first.)
+    """
+    return tuple(
+        tuple(v) if isinstance(v, list) else v for v in (getattr(cfg, f) for f in GROUP_FIELDS)
+    )
+
+
+def finetune_group(
+    cfgs: list[FinetuneConfig],
+    dataset=None,
+    progress: bool = True,
+    progress_position: int = 0,
+) -> list[dict[str, Any]]:
+    """Fine-tune K runs that share ``group_key`` as one fused model; one result per run.
+
+    Each result (and each ``cfg.out``) is exactly what a solo ``finetune`` gives.
+    (Interim: runs one by one; the fused trainer replaces this body.)
+    """
+    return [finetune(c, dataset=dataset, progress=progress,
+                     progress_position=progress_position) for c in cfgs]  # fmt: skip
+
+
 def predictions_csv(
     smiles: list[str], task_names: list[str], y_true: np.ndarray, y_pred: np.ndarray
 ) -> str:
@@ -614,7 +650,10 @@ __all__ = [
     "FinetuneConfig",
     "build_model",
     "class_balanced_weights",
+    "GROUP_FIELDS",
     "finetune",
+    "finetune_group",
+    "group_key",
     "load_finetune_data",
     "predictions_csv",
 ]
