@@ -18,9 +18,11 @@ def _plt():
 
 
 def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
-    """Mean gain over ``none`` with its t-based 95 % CI, one panel row per setting.
+    """Mean gain over each method's baseline (its random-init twin) with its t-based 95 %
+    CI, one panel row per setting.
 
-    ``gains`` columns: dataset, method, setting, gain, ci_low, ci_high.
+    ``gains`` columns: dataset, method, setting, gain, ci_low, ci_high (and ``baseline``,
+    ``none`` when absent).
     """
     if gains.empty:
         return None
@@ -34,7 +36,9 @@ def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
     )  # fmt: skip
     for ax, setting in zip(axes[:, 0], settings, strict=True):
         g = gains[gains["setting"] == setting].reset_index(drop=True)
-        labels = [f"{d} · {m}" for d, m in zip(g["dataset"], g["method"], strict=True)]
+        base = g["baseline"] if "baseline" in g else ["none"] * len(g)
+        labels = [f"{d} · {m}" + ("" if b == "none" else f" − {b}")
+                  for d, m, b in zip(g["dataset"], g["method"], base, strict=True)]  # fmt: skip
         y = np.arange(len(g))[::-1]
         lo = (g["gain"] - g["ci_low"]).clip(lower=0).fillna(0)
         hi = (g["ci_high"] - g["gain"]).clip(lower=0).fillna(0)
@@ -44,7 +48,7 @@ def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y, labels)
         ax.set_title(setting, fontsize=9)
-        ax.set_xlabel("gain over no pretraining (metric points, 95% CI)")
+        ax.set_xlabel("gain over the random-init twin (metric points, 95% CI)")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -93,4 +97,42 @@ def plot_splits(summary: pd.DataFrame, path: str | Path) -> Path | None:
     return path
 
 
-__all__ = ["plot_gains", "plot_splits"]
+def plot_published(paper: pd.DataFrame, path: str | Path) -> Path | None:
+    """molpt's mean with its 95 % CI beside the published value, one panel per method and
+    reference; the covered average is the last row of each panel.
+
+    ``paper``: ``molpt.benchmark.report.paper_comparison`` (values in %).
+    """
+    if paper.empty:
+        return None
+    plt = _plt()
+    groups = list(paper.groupby(["method", "reference"], sort=False))
+    n_rows = [len(g) for _, g in groups]
+    height = max(2.5, sum(0.32 * r + 1.0 for r in n_rows))
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7.5, height), squeeze=False,
+                             gridspec_kw={"height_ratios": [r + 1.5 for r in n_rows]})  # fmt: skip
+    for ax, ((method, ref), g) in zip(axes[:, 0], groups, strict=True):
+        g = g.reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        labels = [(d if k == "dataset" else f"avg ({len(d.split('+'))} sets)")
+                  + ("" if c else f" {a}/{b}")
+                  for d, k, c, a, b in zip(g["dataset"], g["kind"], g["complete"], g["n_done"],
+                                           g["n_planned"], strict=True)]  # fmt: skip
+        lo = (g["molpt_mean"] - g["ci_low"]).clip(lower=0).fillna(0)
+        hi = (g["ci_high"] - g["molpt_mean"]).clip(lower=0).fillna(0)
+        ax.errorbar(g["molpt_mean"], y, xerr=[lo, hi], fmt="o", color="tab:blue",
+                    ecolor="grey", capsize=3, label="molpt (95% CI)")  # fmt: skip
+        pub = pd.to_numeric(g["published"], errors="coerce")
+        ax.scatter(pub, y, marker="x", color="tab:red", zorder=3, label="published")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_title(f"{method} vs {ref}", fontsize=9)
+        ax.set_xlabel("test ROC-AUC (%)")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["plot_gains", "plot_published", "plot_splits"]
