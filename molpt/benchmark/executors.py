@@ -1,19 +1,25 @@
-"""Executors: run benchmark jobs sequentially, in a local process pool, or as Ray tasks.
+"""Executors: run fused groups of benchmark jobs in this process, a local process pool, or
+as Ray tasks.
 
-Every executor calls ``on_result(job, row, files)`` in the driver process as each job
-finishes (the driver appends the row to the results store) and ``on_error(job, message)``
-for a job that raised; a failing job never stops the grid.
+``run_group`` is the unit of work: one ``finetune_group`` call over jobs that share a
+``group_key``, returning one results row per job.  A backend has ``capacity`` (groups that
+run at once), ``submit(group, slot)``, ``wait(timeout) -> [(group, result)]`` and
+``close()``; the driver (``molpt.benchmark.runner``) claims a group right before it submits
+it and appends the rows as each group finishes.  A failing group never stops the grid.
 
-``run_job`` is the unit of work: fine-tune one grid cell and return its results row.
-Within one process, loaded ``MolDataset`` objects are reused across jobs; across processes
+Within one process, loaded ``MolDataset`` objects are reused across groups; across processes
 the data layer's featurization cache (``MOLPT_CACHE``) means each dataset is featurized once.
+Pool workers end when the driver dies, however it dies (``_die_with_parent``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -23,11 +29,9 @@ from typing import Any
 
 import molpt
 from molpt.benchmark.grid import Job, finetune_config
+from molpt.benchmark.groups import Group
 
 log = logging.getLogger(__name__)
-
-OnResult = Callable[[Job, dict[str, Any], dict[str, str] | None], None]
-OnError = Callable[[Job, str], None]
 
 EXECUTORS = ("local", "ray")
 
@@ -54,27 +58,8 @@ def _commit() -> str:
     return _COMMIT
 
 
-def run_job(
-    job: Job,
-    out: str | Path,
-    data_dir: str | None = None,
-    device: str = "auto",
-    progress_position: int | None = None,
-) -> dict[str, Any]:
-    """Fine-tune one grid cell into ``out`` (metrics.json, predictions.csv); return its row."""
-    from molpt.train.finetune import finetune
-
-    c = job.config
-    t0 = time.perf_counter()
-    ds = get_dataset(c["dataset"], c["featurizer"], c["limit"], data_dir)
-    cfg = finetune_config(job, out, data_dir, device)
-    r = finetune(
-        cfg,
-        dataset=ds,
-        progress=progress_position is not None,
-        progress_position=progress_position or 0,
-    )
-    row = {k: v for k, v in c.items()}
+def _row(job: Job, r: dict[str, Any], seconds: float, group_size: int) -> dict[str, Any]:
+    row = {k: v for k, v in job.config.items()}
     row.update(
         metric=r["metric"],
         test_at_best_valid=r["test_at_best_valid"],
@@ -88,14 +73,57 @@ def run_job(
         n_train=r["n_train"],
         n_valid=r["n_valid"],
         n_test=r["n_test"],
-        seconds=round(time.perf_counter() - t0, 3),
+        seconds=round(seconds, 3),
         device=r["device"],
         molpt_version=molpt.__version__,
         git_commit=_commit(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        precision="bf16" if job.config.get("bf16") else "fp32",
+        group_size=group_size,
         job_id=job.job_id,
     )
     return row
+
+
+def run_group(
+    jobs: list[Job],
+    outs: list[str | Path],
+    data_dir: str | None = None,
+    device: str = "auto",
+    progress_position: int | None = None,
+) -> list[dict[str, Any]]:
+    """Fine-tune a fused group (one ``finetune_group`` call) into ``outs``; one row per job.
+
+    A row's ``seconds`` is the group's wall time divided by its size (the run's share), so
+    the report's compute total stays the wall time spent.
+    """
+    from molpt.train.finetune import finetune_group
+
+    c = jobs[0].config
+    t0 = time.perf_counter()
+    ds = get_dataset(c["dataset"], c["featurizer"], c["limit"], data_dir)
+    cfgs = [finetune_config(j, o, data_dir, device) for j, o in zip(jobs, outs, strict=True)]
+    results = finetune_group(
+        cfgs,
+        dataset=ds,
+        progress=progress_position is not None,
+        progress_position=progress_position or 0,
+    )
+    if len(results) != len(jobs):
+        raise RuntimeError(f"finetune_group returned {len(results)} results for {len(jobs)} runs")
+    share = (time.perf_counter() - t0) / len(jobs)
+    return [_row(j, r, share, len(jobs)) for j, r in zip(jobs, results, strict=True)]
+
+
+def run_job(
+    job: Job,
+    out: str | Path,
+    data_dir: str | None = None,
+    device: str = "auto",
+    progress_position: int | None = None,
+) -> dict[str, Any]:
+    """Fine-tune one job (a group of one) into ``out``; return its row."""
+    return run_group([job], [out], data_dir, device, progress_position)[0]
 
 
 def _error_text(exc: BaseException) -> str:
@@ -103,93 +131,148 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:500]
 
 
+def _attempt(jobs: list[Job], outs: list[str], data_dir: str | None, device: str,
+             position: int | None) -> dict[str, Any]:  # fmt: skip
+    try:
+        return {"rows": run_group(jobs, outs, data_dir, device, position)}
+    except Exception as exc:  # noqa: BLE001 - reported to the driver, grid goes on
+        log.debug("group %s failed:\n%s", [j.job_id for j in jobs], traceback.format_exc())
+        return {"error": _error_text(exc)}
+
+
 # ------------------------------------------------------------------------------------------
-# local
+# backends: submit(group, slot) / wait(timeout) -> finished [(group, result)] / close()
+# A result is {"rows": [...], "files": {job_id: {name: text}} | None} or {"error": text}.
 # ------------------------------------------------------------------------------------------
+class SequentialBackend:
+    """Runs each group in this process when ``wait`` is called (``--workers 1``)."""
+
+    def __init__(self, job_dir: Callable[[str], Path], data_dir: str | None, device: str,
+                 progress: bool) -> None:  # fmt: skip
+        self.job_dir, self.data_dir = job_dir, data_dir
+        self.device, self.progress = device, progress
+        self.capacity = 1
+        self.queue: list[Group] = []
+
+    def submit(self, group: Group, slot: int) -> None:
+        self.queue.append(group)
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Group, dict[str, Any]]]:
+        if not self.queue:
+            return []
+        g = self.queue.pop(0)
+        outs = [str(self.job_dir(j.job_id)) for j in g.jobs]
+        pos = 1 if self.progress else None
+        return [(g, _attempt(g.jobs, outs, self.data_dir, self.device, pos))]
+
+    def close(self, wait: bool = True) -> None:
+        self.queue.clear()
+
+
+def _parent_watchdog(ppid: int, interval: float = 1.0) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != ppid:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """End this worker when its parent dies, however it dies (kill -9 included).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; everywhere: a daemon thread that polls
+    ``os.getppid()`` once a second (the fallback, and the only guard elsewhere).
+    """
+    ppid = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != ppid or ppid == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=_parent_watchdog, args=(ppid,), daemon=True,
+                     name="molpt-parent-watchdog").start()  # fmt: skip
+
+
 def _init_worker(threads: int) -> None:
+    _die_with_parent()
     import torch
 
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _pool_run(job: Job, out: str, data_dir: str | None, device: str) -> dict[str, Any]:
-    try:
-        return {"row": run_job(job, out, data_dir, device)}
-    except Exception as exc:  # noqa: BLE001 - reported to the driver, grid goes on
-        log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
-        return {"error": _error_text(exc)}
+class PoolBackend:
+    """A spawn process pool of ``workers`` processes; each runs one group at a time with
+    ``max(1, cores // workers)`` torch threads and dies with the driver."""
 
+    def __init__(self, workers: int, job_dir: Callable[[str], Path], data_dir: str | None,
+                 device: str, progress: bool) -> None:  # fmt: skip
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-def run_local(
-    jobs: list[Job],
-    job_dir: Callable[[str], Path],
-    on_result: OnResult,
-    on_error: OnError,
-    workers: int = 1,
-    data_dir: str | None = None,
-    device: str = "auto",
-    progress: bool = True,
-) -> None:
-    """Sequential in this process (``workers=1``) or a spawn process pool.
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+        self.capacity = workers
+        self.job_dir, self.data_dir = job_dir, data_dir
+        self.device, self.progress = device, progress
+        self.futs: dict[Any, Group] = {}
 
-    In a pool each worker uses ``max(1, cores // workers)`` torch threads.
-    """
-    if workers <= 1:
-        for job in jobs:
+    def submit(self, group: Group, slot: int) -> None:
+        outs = [str(self.job_dir(j.job_id)) for j in group.jobs]
+        pos = slot + 1 if self.progress else None
+        fut = self.pool.submit(_attempt, group.jobs, outs, self.data_dir, self.device, pos)
+        self.futs[fut] = group
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Group, dict[str, Any]]]:
+        from concurrent.futures import FIRST_COMPLETED
+        from concurrent.futures import wait as fwait
+
+        if not self.futs:
+            return []
+        done, _ = fwait(list(self.futs), timeout=timeout, return_when=FIRST_COMPLETED)
+        out = []
+        for fut in done:
+            g = self.futs.pop(fut)
             try:
-                row = run_job(
-                    job, job_dir(job.job_id), data_dir, device, 1 if progress else None
-                )
-            except Exception as exc:  # noqa: BLE001
-                log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
-                on_error(job, _error_text(exc))
-                continue
-            on_result(job, row, None)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+                out.append((g, fut.result()))
+            except Exception as exc:  # noqa: BLE001 - a worker died
+                out.append((g, {"error": _error_text(exc)}))
+        return out
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
-        futs = {
-            pool.submit(_pool_run, job, str(job_dir(job.job_id)), data_dir, device): job
-            for job in jobs
-        }
-        try:
-            for fut in as_completed(futs):
-                job = futs[fut]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died
-                    on_error(job, _error_text(exc))
-                    continue
-                if "error" in res:
-                    on_error(job, res["error"])
-                else:
-                    on_result(job, res["row"], None)
-        except BaseException:
-            for f in futs:
-                f.cancel()
-            raise
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down (``wait=False`` on an error: the workers die with us)."""
+        for f in self.futs:
+            f.cancel()
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 # ------------------------------------------------------------------------------------------
 # ray
 # ------------------------------------------------------------------------------------------
-def _ray_task(job: Job, data_dir: str | None, device: str) -> dict[str, Any]:
-    """Runs on a Ray worker: fine-tune in a temporary folder, return row + file contents
-    (the driver writes them, so a remote cluster needs no shared file system)."""
-    with tempfile.TemporaryDirectory(prefix="molpt-job-") as tmp:
-        try:
-            row = run_job(job, tmp, data_dir, device)
-        except Exception as exc:  # noqa: BLE001
-            return {"error": _error_text(exc)}
-        files = {p.name: p.read_text() for p in Path(tmp).iterdir() if p.is_file()}
-    return {"row": row, "files": files}
+def _ray_task(jobs: list[Job], data_dir: str | None, device: str) -> dict[str, Any]:
+    """Runs on a Ray worker: fine-tune a group in a temporary folder, return rows + file
+    contents per job (the driver writes them, so a cluster needs no shared file system)."""
+    with tempfile.TemporaryDirectory(prefix="molpt-group-") as tmp:
+        outs = [str(Path(tmp) / j.job_id) for j in jobs]
+        res = _attempt(jobs, outs, data_dir, device, None)
+        if "error" in res:
+            return res
+        files = {
+            j.job_id: {p.name: p.read_text() for p in Path(o).iterdir() if p.is_file()}
+            for j, o in zip(jobs, outs, strict=True)
+            if Path(o).is_dir()
+        }
+    return {"rows": res["rows"], "files": files}
 
 
 def import_ray():
@@ -202,69 +285,81 @@ def import_ray():
     return ray
 
 
-def run_ray(
-    jobs: list[Job],
-    on_result: OnResult,
-    on_error: OnError,
-    address: str | None = None,
-    gpus_per_job: float | None = None,
-    cpus_per_job: float = 1.0,
-    workers: int | None = None,
-    data_dir: str | None = None,
-    device: str = "auto",
-) -> None:
-    """Run jobs as Ray tasks on the cluster at ``address`` or on a local instance.
+class RayBackend:
+    """Groups as Ray tasks on the cluster at ``address`` or on a local instance.
 
-    A local instance binds to 127.0.0.1 without the dashboard.  ``gpus_per_job`` defaults
-    to 1 when the cluster has GPUs (fractions such as 0.25 share a GPU), else 0.
+    A local instance binds to 127.0.0.1 without the dashboard.  ``gpus_per_job`` (per
+    group) defaults to 1 when the cluster has GPUs (fractions such as 0.25 share a GPU),
+    else 0.  ``capacity`` (groups in flight) is what the cluster can run at once.
     """
-    ray = import_ray()
-    started = False
-    if not ray.is_initialized():
-        env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("MOLPT_")}}
-        if address:
-            ray.init(address=address, runtime_env=env, log_to_driver=False)
-        else:
-            ray.init(
-                include_dashboard=False,
-                num_cpus=workers or os.cpu_count(),
-                _node_ip_address="127.0.0.1",
-                runtime_env=env,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-        started = True
-    try:
+
+    def __init__(self, address: str | None = None, gpus_per_job: float | None = None,
+                 cpus_per_job: float = 1.0, workers: int | None = None,
+                 data_dir: str | None = None, device: str = "auto") -> None:  # fmt: skip
+        ray = self.ray = import_ray()
+        self.started = False
+        if not ray.is_initialized():
+            env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("MOLPT_")}}
+            if address:
+                ray.init(address=address, runtime_env=env, log_to_driver=False)
+            else:
+                ray.init(
+                    include_dashboard=False,
+                    num_cpus=workers or os.cpu_count(),
+                    _node_ip_address="127.0.0.1",
+                    runtime_env=env,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            self.started = True
+        res = ray.cluster_resources()
         if gpus_per_job is None:
-            gpus_per_job = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-        task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)(_ray_task)
-        if data_dir is not None:
-            data_dir = str(Path(data_dir).resolve())
-        refs = {task.remote(job, data_dir, device): job for job in jobs}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                job = refs[ref]
-                try:
-                    res = ray.get(ref)
-                except Exception as exc:  # noqa: BLE001 - a task or worker crashed
-                    on_error(job, _error_text(exc))
-                    continue
-                if "error" in res:
-                    on_error(job, res["error"])
-                else:
-                    on_result(job, res["row"], res["files"])
-    except BaseException:
-        for ref in refs if "refs" in locals() else []:
+            gpus_per_job = 1.0 if res.get("GPU", 0) > 0 else 0.0
+        if gpus_per_job > 0:
+            cap = int(res.get("GPU", 0) / gpus_per_job + 1e-9)
+        else:
+            cap = int(res.get("CPU", 1) / cpus_per_job + 1e-9)
+        self.capacity = max(1, cap)
+        self.task = ray.remote(num_cpus=cpus_per_job, num_gpus=gpus_per_job,
+                               max_retries=0)(_ray_task)  # fmt: skip
+        self.data_dir = str(Path(data_dir).resolve()) if data_dir is not None else None
+        self.device = device
+        self.refs: dict[Any, Group] = {}
+
+    def submit(self, group: Group, slot: int) -> None:
+        self.refs[self.task.remote(group.jobs, self.data_dir, self.device)] = group
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Group, dict[str, Any]]]:
+        if not self.refs:
+            return []
+        done, _ = self.ray.wait(list(self.refs), num_returns=1, timeout=timeout)
+        out = []
+        for ref in done:
+            g = self.refs.pop(ref)
             try:
-                ray.cancel(ref, force=True)
+                out.append((g, self.ray.get(ref)))
+            except Exception as exc:  # noqa: BLE001 - a task or worker crashed
+                out.append((g, {"error": _error_text(exc)}))
+        return out
+
+    def close(self, wait: bool = True) -> None:
+        for ref in self.refs:
+            try:
+                self.ray.cancel(ref, force=True)
             except Exception:  # noqa: BLE001
                 pass
-        raise
-    finally:
-        if started:
-            ray.shutdown()
+        self.refs.clear()
+        if self.started:
+            self.ray.shutdown()
 
 
-__all__ = ["EXECUTORS", "get_dataset", "import_ray", "run_job", "run_local", "run_ray"]
+__all__ = [
+    "EXECUTORS",
+    "PoolBackend",
+    "RayBackend",
+    "SequentialBackend",
+    "get_dataset",
+    "import_ray",
+    "run_group",
+    "run_job",
+]

@@ -7,6 +7,10 @@ rerun with the same arguments recognises finished work.
 
 ``--seeds`` are run seeds.  A seeded split method (random_scaffold, balanced_scaffold,
 random) uses the run seed as its split seed; ``scaffold`` is deterministic (split seed 0).
+
+Precision: every profile fine-tunes in fp32 (as the papers did); ``--bf16`` opts in.  A bf16
+job's config carries ``"bf16": true``; an fp32 job's config has no such key, so fp32 job ids
+are those of earlier molpt versions and old results files resume.
 """
 
 from __future__ import annotations
@@ -183,6 +187,8 @@ class GridSpec:
     limit: int | None
     checkpoints: dict[str, str] = field(default_factory=dict)
     pretrain: dict[str, Any] | None = None
+    #: bf16 autocast in fine-tuning (opt-in, ``--bf16``); every profile runs fp32 by default
+    bf16: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -203,6 +209,7 @@ def resolve_grid(
     hidden_dim: int | None = None,
     lr: float | None = None,
     dropout: float | None = None,
+    bf16: bool = False,
 ) -> GridSpec:
     """Apply explicit options over a profile's values and validate every name."""
     from molpt.data.catalogue import DATASETS
@@ -232,6 +239,7 @@ def resolve_grid(
         limit=pick(limit, p.limit),
         checkpoints=dict(checkpoints or {}),
         pretrain=dict(p.pretrain) if p.pretrain and not checkpoints else None,
+        bf16=bool(bf16),
     )
     for d in spec.datasets:
         if d not in DATASETS and not Path(d).is_file():
@@ -375,6 +383,8 @@ def expand_grid(
             "dropout": spec.dropout,
             "limit": spec.limit,
         }
+        if spec.bf16:  # only when on, so the ids of fp32 jobs are those of earlier versions
+            cfg["bf16"] = True
         if method is None:
             arch = _baseline_architecture(spec, ckpts, feat, notes)
             cfg.update(method=NONE_METHOD, checkpoint=None, checkpoint_sha256=None, **arch)
@@ -421,6 +431,7 @@ def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str
         hidden_dim=c["hidden_dim"],
         jk=c.get("jk", "last"),
         limit=c["limit"],
+        bf16=bool(c.get("bf16", False)),
         data_dir=data_dir,
         device=device,
         out=str(out),

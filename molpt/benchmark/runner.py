@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from molpt.benchmark.executors import EXECUTORS, get_dataset, run_local, run_ray
+from molpt.benchmark.claims import ClaimBoard
+from molpt.benchmark.executors import (
+    EXECUTORS,
+    PoolBackend,
+    RayBackend,
+    SequentialBackend,
+    get_dataset,
+)
 from molpt.benchmark.grid import GridSpec, Job, expand_grid, inspect_checkpoints
+from molpt.benchmark.groups import Group, dataset_shape, form_groups, memory_budget, run_bytes
 from molpt.benchmark.store import ResultsStore
 from molpt.utils import atomic_write_json, atomic_write_text
 
@@ -31,6 +41,17 @@ class BenchmarkSummary:
     errors: list[str] = field(default_factory=list)
     report: Path | None = None
     pretrained: Path | None = None
+    #: jobs of the grid still without a row when this run ended
+    remaining: int = 0
+    #: fused groups this process ran
+    groups: int = 0
+    fuse: int | None = None
+    max_minutes: float | None = None
+    #: True when --max-minutes stopped the run with jobs left
+    stopped_early: bool = False
+    #: jobs that other processes on the same folder finished during this run
+    run_by_others: int = 0
+    claims_taken_over: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -88,11 +109,26 @@ def run_benchmark(
     device: str = "auto",
     progress: bool = True,
     report: bool = True,
+    fuse: int | None = None,
+    max_minutes: float | None = None,
 ) -> BenchmarkSummary:
-    """Run every unfinished job of the grid and append its row to ``results.csv``.
+    """Run every unfinished job of the grid, in fused groups, appending rows to ``results.csv``.
 
     Finished ``job_id``s are skipped, so rerunning the same command resumes an interrupted
-    benchmark.  A job that raises is recorded in ``errors.jsonl`` and retried next time.
+    benchmark; groups are formed from the pending jobs only, so an interrupted group re-runs
+    just its unfinished runs.  A group that raises is recorded in ``errors.jsonl`` (one line
+    per job) and retried next time.
+
+    Args:
+        fuse: most runs per fused group (None: all seeds and checkpoints of a grid cell,
+            bounded by memory, see ``molpt.benchmark.groups``; 1: one run per group).
+        max_minutes: start no new group after this many minutes; groups in flight finish,
+            the report is written and ``remaining`` says how many jobs are left.
+
+    Several processes may run on one ``results_dir`` at once (same or different machines
+    sharing the folder): each claims a group's jobs before running them
+    (``molpt.benchmark.claims``), so together they run every job exactly once; a process
+    waits for the jobs others hold, and takes over those whose process died.
     At the end ``molpt report`` is run on the folder (``report=False`` to skip).
     """
     t0 = time.perf_counter()
@@ -100,6 +136,11 @@ def run_benchmark(
         raise ValueError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if fuse is not None and fuse < 1:
+        raise ValueError(f"--fuse must be at least 1, got {fuse}")
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"--max-minutes must be positive, got {max_minutes}")
+    deadline = t0 + 60 * max_minutes if max_minutes is not None else None
     root = Path(results_dir)
     root.mkdir(parents=True, exist_ok=True)
     if executor == "ray":
@@ -108,7 +149,8 @@ def run_benchmark(
         import_ray()  # fail early with a one-line error
     pretrained = None
     if spec.pretrain and not spec.checkpoints:
-        pretrained = ensure_pretrained(spec, root, data_dir, device, progress)
+        with _file_lock(root / ".pretrain.lock"):  # cooperating processes pretrain once
+            pretrained = ensure_pretrained(spec, root, data_dir, device, progress)
         spec.checkpoints = {spec.pretrain["objective"]: str(pretrained)}
     ckpts = inspect_checkpoints(spec.checkpoints)
     jobs, notes = expand_grid(spec, ckpts)
@@ -129,9 +171,10 @@ def run_benchmark(
                  already, len(jobs), store.path, len(pending))  # fmt: skip
 
     # featurize each dataset once, in the driver (validates names; warms the cache)
+    shapes: dict[tuple, tuple[float, float]] = {}
     for key in sorted({(j.config["dataset"], j.config["featurizer"], j.config["limit"])
                        for j in pending}, key=str):  # fmt: skip
-        get_dataset(*key, data_dir)
+        shapes[key] = dataset_shape(get_dataset(*key, data_dir))
 
     bar = None
     if progress:
@@ -140,45 +183,80 @@ def run_benchmark(
         bar = tqdm(total=len(jobs), initial=already, desc="benchmark", unit="job",
                    position=0, dynamic_ncols=True)  # fmt: skip
     errors: list[str] = []
+    stats = {"ran": 0, "failed": 0, "groups": 0}
 
-    def on_result(job: Job, row: dict[str, Any], files: dict[str, str] | None) -> None:
-        if files:
-            for name, text in files.items():
-                atomic_write_text(store.job_dir(job.job_id) / name, text)
-        store.append(row)
+    def on_rows(group: Group, rows: list[dict[str, Any]], files: dict | None) -> None:
+        for row in rows:
+            jid = row["job_id"]
+            for name, text in ((files or {}).get(jid) or {}).items():
+                atomic_write_text(store.job_dir(jid) / name, text)
+            store.append(row)  # before the claim is released: exactly-once rows
+        stats["ran"] += len(rows)
+        stats["groups"] += 1
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"{job.label()} {row['test_at_best_valid']:.3f}"
-                                if row["test_at_best_valid"] is not None else job.label())
+            bar.update(len(rows))
+            bar.set_postfix_str(group.label(), refresh=True)
 
-    def on_error(job: Job, message: str) -> None:
-        errors.append(f"{job.label()} ({job.job_id}): {message}")
-        store.record_error(job.job_id, job.label(), message)
-        log.error("job %s failed: %s", job.label(), message)
+    def on_error(group: Group, message: str) -> None:
+        for job in group.jobs:
+            errors.append(f"{job.label()} ({job.job_id}): {message}")
+            store.record_error(job.job_id, job.label(), message)
+            stats["failed"] += 1
+        log.error("group %s failed: %s", group.label(), message)
         if bar is not None:
-            bar.update(1)
+            bar.update(len(group))
 
+    backend = _backend(executor, workers, ray_address, gpus_per_job, data_dir, device,
+                       progress, store)  # fmt: skip
+    budget = memory_budget(device, parallel=backend.capacity)
+
+    def cap(job: Job) -> int:
+        c = job.config
+        nodes, edges = shapes.get((c["dataset"], c["featurizer"], c["limit"]), (30.0, 64.0))
+        return max(1, budget // max(1, run_bytes(c, nodes, edges)))
+
+    def group(js: list[Job]) -> list[Group]:
+        return form_groups(js, fuse=fuse, parallel=backend.capacity, cap=cap,
+                           data_dir=data_dir, device=device)  # fmt: skip
+
+    board = ClaimBoard(root)
+    sched = _Scheduler(backend, board, store, group, deadline, on_rows, on_error)
+    ok = False
     try:
-        if executor == "local":
-            run_local(pending, store.job_dir, on_result, on_error, workers=workers,
-                      data_dir=data_dir, device=device, progress=progress)  # fmt: skip
-        else:
-            run_ray(pending, on_result, on_error, address=ray_address,
-                    gpus_per_job=gpus_per_job, workers=workers if workers > 1 else None,
-                    data_dir=data_dir, device=device)  # fmt: skip
+        with board:
+            sched.run(pending)
+        ok = True
     finally:
+        backend.close(wait=ok)
         if bar is not None:
             bar.close()
+    done_now = store.done_ids()
+    remaining = sum(1 for j in jobs if j.job_id not in done_now)
+    by_others = max(0, len(done_now & {j.job_id for j in jobs}) - already - stats["ran"])
+    if sched.stopped and remaining:
+        notes.append(
+            f"stopped after --max-minutes {max_minutes:g}: {remaining} job(s) remain; rerun "
+            "the same command to continue"
+        )
+    if by_others:
+        notes.append(f"{by_others} job(s) were run by other processes on this folder")
     summary = BenchmarkSummary(
         results_dir=root,
         total=len(jobs),
         already_done=already,
-        ran=len(pending) - len(errors),
-        failed=len(errors),
+        ran=stats["ran"],
+        failed=stats["failed"],
         seconds=round(time.perf_counter() - t0, 1),
         notes=notes,
         errors=errors,
         pretrained=pretrained,
+        remaining=remaining,
+        groups=stats["groups"],
+        fuse=fuse,
+        max_minutes=max_minutes,
+        stopped_early=bool(sched.stopped and remaining),
+        run_by_others=by_others,
+        claims_taken_over=board.taken_over,
     )
     atomic_write_json(root / "last_run.json", summary.as_dict())
     if report:
@@ -186,6 +264,114 @@ def run_benchmark(
 
         summary.report = write_report(root).report_md
     return summary
+
+
+def _backend(executor, workers, ray_address, gpus_per_job, data_dir, device, progress, store):
+    if executor == "ray":
+        return RayBackend(address=ray_address, gpus_per_job=gpus_per_job,
+                          workers=workers if workers > 1 else None, data_dir=data_dir,
+                          device=device)  # fmt: skip
+    if workers <= 1:
+        return SequentialBackend(store.job_dir, data_dir, device, progress)
+    return PoolBackend(workers, store.job_dir, data_dir, device, progress)
+
+
+class _Scheduler:
+    """Claims groups right before submitting them, keeps ``backend.capacity`` in flight,
+    and waits for (or takes over) the jobs other processes hold."""
+
+    #: seconds between looks at jobs held by other processes
+    POLL_S = 2.0
+
+    def __init__(self, backend, board: ClaimBoard, store: ResultsStore, group, deadline,
+                 on_rows, on_error) -> None:  # fmt: skip
+        self.backend, self.board, self.store = backend, board, store
+        self.group, self.deadline = group, deadline
+        self.on_rows, self.on_error = on_rows, on_error
+        self.queue: deque[Group] = deque()
+        self.deferred: list[Job] = []  # held by other processes when we looked
+        self.failed: set[str] = set()
+        self.slots: dict[int, Group] = {}
+        self.stopped = False
+        self.waiting_logged = False
+
+    def _out_of_time(self) -> bool:
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.stopped = True
+        return self.stopped
+
+    def _next(self) -> Group | None:
+        while self.queue:
+            g = self.queue.popleft()
+            got = set(self.board.claim(g.job_ids))
+            self.deferred += [j for j in g.jobs if j.job_id not in got]
+            if not got:
+                continue
+            done = self.store.done_ids()  # re-checked after claiming: exactly-once rows
+            self.board.release([j for j in got if j in done])
+            mine = [j for j in g.jobs if j.job_id in got and j.job_id not in done]
+            if mine:
+                return g if len(mine) == len(g) else Group(mine)
+        return None
+
+    def _regroup(self) -> None:
+        """Queue again the deferred jobs that are still neither done nor failed here."""
+        done = self.store.done_ids()
+        left = [j for j in self.deferred if j.job_id not in done and j.job_id not in self.failed]
+        self.deferred = []
+        if left:
+            self.queue.extend(self.group(left))
+
+    def run(self, pending: list[Job]) -> None:
+        self.queue.extend(self.group(pending))
+        last_look = time.perf_counter()
+        while True:
+            if not self.queue and self.deferred and time.perf_counter() - last_look >= self.POLL_S:
+                self._regroup()
+                last_look = time.perf_counter()
+            while not self._out_of_time() and len(self.slots) < self.backend.capacity:
+                g = self._next()
+                if g is None:
+                    break
+                slot = min(set(range(self.backend.capacity)) - set(self.slots))
+                self.slots[slot] = g
+                self.backend.submit(g, slot)
+            if not self.slots:
+                if self.stopped or (not self.queue and not self.deferred):
+                    return
+                if not self.queue:  # everything left is held by other processes
+                    if not self.waiting_logged:
+                        log.info("waiting for %d job(s) that other processes are running",
+                                 len(self.deferred))  # fmt: skip
+                        self.waiting_logged = True
+                    time.sleep(self.POLL_S)
+                continue
+            poll = self.POLL_S if (self.deferred or self.deadline is not None) else None
+            for g, res in self.backend.wait(timeout=poll):
+                for slot, held in list(self.slots.items()):
+                    if held is g:
+                        del self.slots[slot]
+                try:
+                    if "error" in res:
+                        self.failed.update(g.job_ids)
+                        self.on_error(g, res["error"])
+                    else:
+                        self.on_rows(g, res["rows"], res.get("files"))
+                finally:
+                    self.board.release(g.job_ids)
+
+
+@contextmanager
+def _file_lock(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def summary_json(summary: BenchmarkSummary) -> str:

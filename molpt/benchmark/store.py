@@ -40,7 +40,9 @@ METRIC_COLUMNS = [
     "metric", "test_at_best_valid", "last_test", "best_valid", "best_epoch", "tasks_scored",
     "tasks_skipped", "pr_auc", "last_pr_auc", "n_train", "n_valid", "n_test",
 ]  # fmt: skip
-RUN_COLUMNS = ["seconds", "device", "molpt_version", "git_commit", "timestamp"]
+RUN_COLUMNS = [
+    "seconds", "device", "molpt_version", "git_commit", "timestamp", "precision", "group_size",
+]  # fmt: skip
 COLUMNS = CONFIG_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + ["job_id"]
 
 _JOB_ID = re.compile(r"[0-9a-f]{16}")
@@ -168,7 +170,27 @@ class ResultsStore:
         return ReadResult(frame, torn, dups, notes)
 
     def done_ids(self) -> set[str]:
-        return set(self.read().frame["job_id"].astype(str))
+        """``job_id``s of the valid rows (a quick scan: no DataFrame, no log messages)."""
+        if not self.path.is_file():
+            return set()
+        with self._locked("rb") as fh:
+            raw = fh.read().decode("utf-8", errors="replace")
+        lines = raw.splitlines()
+        if not lines:
+            return set()
+        header = next(csv.reader([lines[0]]))
+        if "job_id" not in header:
+            return set()
+        width, at = len(header), header.index("job_id")
+        ids = set()
+        for line in lines[1:]:
+            try:
+                cells = next(csv.reader([line]))
+            except (csv.Error, StopIteration):
+                continue
+            if len(cells) == width and _JOB_ID.fullmatch(cells[at]):
+                ids.add(cells[at])
+        return ids
 
     def record_error(self, job_id: str, label: str, message: str) -> None:
         """Append a failed job to ``errors.jsonl`` (the job is retried on the next run)."""

@@ -177,10 +177,33 @@ def benchmark_cmd(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     num_layers: int | None = typer.Option(None, "--num-layers", min=1, hidden=True),
     hidden_dim: int | None = typer.Option(None, "--hidden-dim", min=1, hidden=True),
+    fuse: int | None = typer.Option(
+        None,
+        "--fuse",
+        min=1,
+        help="Most runs trained together as one fused group (default: all seeds and "
+        "checkpoints of a grid cell, bounded by memory; 1 = one run at a time).",
+    ),
+    bf16: bool = typer.Option(
+        False, "--bf16", help="bf16 autocast in fine-tuning (default fp32, as the papers)."
+    ),
+    max_minutes: float | None = typer.Option(
+        None,
+        "--max-minutes",
+        min=0.0,
+        min_open=True,
+        help="Start no new work after M minutes; finish what runs, write the report, exit 0 "
+        "(rerun to continue).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
-    """Run a grid of fine-tuning jobs (resumable), then write the report."""
+    """Run a grid of fine-tuning jobs (resumable), then write the report.
+
+    Jobs that differ only in seed and starting weights train together in fused groups.
+    Several processes on one --out (on one machine or several sharing the folder) split the
+    grid between them: each job runs once.
+    """
     from molpt.benchmark.grid import (
         default_workers,
         parse_checkpoints,
@@ -203,6 +226,7 @@ def benchmark_cmd(
         batch_size=batch_size,
         num_layers=num_layers,
         hidden_dim=hidden_dim,
+        bf16=bf16,
     )
     if workers is None:
         workers = default_workers(profile) if executor == "local" else 1
@@ -216,13 +240,15 @@ def benchmark_cmd(
         data_dir=str(data_dir) if data_dir else None,
         device=device,
         progress=progress and not as_json,
+        fuse=fuse,
+        max_minutes=max_minutes,
     )
     if as_json:
         typer.echo(json.dumps(s.as_dict()))
     else:
         typer.echo(
-            f"{s.total} jobs: {s.ran} run now, {s.already_done} already done, {s.failed} failed "
-            f"({s.seconds:.0f} s)"
+            f"{s.total} jobs: {s.ran} run now, {s.already_done} already done, {s.failed} failed, "
+            f"{s.remaining} remaining ({s.seconds:.0f} s, {s.groups} group(s))"
         )
         for n in s.notes:
             typer.echo(f"note: {n}")

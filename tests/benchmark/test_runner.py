@@ -26,25 +26,28 @@ def _rows(root: Path) -> pd.DataFrame:
 
 def test_failed_job_is_retried_and_nothing_duplicates(tiny_spec, data_dir, tmp_cache, tmp_path,
                                                       monkeypatch):  # fmt: skip
-    real = ex.run_job
+    real = ex.run_group
     calls = []
 
-    def flaky(job, *a, **kw):
-        calls.append(job.job_id)
-        if job.config["seed"] == 1:
+    def flaky(jobs, *a, **kw):
+        calls.append([j.job_id for j in jobs])
+        if any(j.config["seed"] == 1 for j in jobs):
             raise RuntimeError("simulated crash")
-        return real(job, *a, **kw)
+        return real(jobs, *a, **kw)
 
-    monkeypatch.setattr(ex, "run_job", flaky)
-    s = run_benchmark(tiny_spec, tmp_path, data_dir=str(data_dir), device="cpu", progress=False)
-    assert (s.total, s.ran, s.failed) == (2, 1, 1) and "simulated crash" in s.errors[0]
+    monkeypatch.setattr(ex, "run_group", flaky)
+    s = run_benchmark(tiny_spec, tmp_path, data_dir=str(data_dir), device="cpu", progress=False,
+                      fuse=1)  # fmt: skip
+    assert (s.total, s.ran, s.failed, s.remaining) == (2, 1, 1, 1)
+    assert "simulated crash" in s.errors[0] and s.groups == 1
     assert len(_rows(tmp_path)) == 1 and (tmp_path / "errors.jsonl").is_file()
     assert "failed" in (tmp_path / "report.md").read_text()
+    assert not list((tmp_path / "claims").glob("*.claim"))  # every claim released
 
-    monkeypatch.setattr(ex, "run_job", real)
+    monkeypatch.setattr(ex, "run_group", real)
     calls.clear()
     s = run_benchmark(tiny_spec, tmp_path, data_dir=str(data_dir), device="cpu", progress=False)
-    assert (s.already_done, s.ran, s.failed) == (1, 1, 0)
+    assert (s.already_done, s.ran, s.failed, s.remaining) == (1, 1, 0, 0)
     rows = _rows(tmp_path)
     assert sorted(rows["seed"]) == [0, 1] and rows["job_id"].is_unique
     job = rows["job_id"].iloc[0]
