@@ -152,8 +152,8 @@ class Study:
         return out
 
     def prepare(self, spec, results_dir: str | Path) -> None:
-        """Apply what ``resolve_grid`` has no option for (encoder, lr, dropout) to ``spec``
-        and keep a copy of the study file in the results folder."""
+        """Apply what ``resolve_grid`` has no option for (encoder, lr, dropout, a bf16
+        precision) to ``spec`` and keep a copy of the study file in the results folder."""
         from molpt.nn import ENCODERS
 
         if "encoder" in self.grid:
@@ -163,6 +163,8 @@ class Study:
             spec.lr = float(self.grid["lr"])
         if "dropout" in self.grid:
             spec.dropout = float(self.grid["dropout"])
+        if self.precision == "bf16" and hasattr(spec, "bf16"):
+            spec.bf16 = True
         root = Path(results_dir)
         root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(root / STUDY_COPY, self.text)

@@ -142,7 +142,14 @@ def finetune_cmd(
 @app.command("benchmark")
 @one_line_errors
 def benchmark_cmd(
-    out: Path = typer.Option(..., "--out", help="RESULTS_DIR: results.csv, jobs/, report.md."),
+    out: Path | None = typer.Option(
+        None, "--out", help="RESULTS_DIR: results.csv, jobs/, report.md (with --study: "
+        "default benchmarks/results/STUDY)."
+    ),
+    study: str | None = typer.Option(
+        None, "--study", help="A named study (benchmarks/studies/NAME.toml) or a .toml file: "
+        "its grid and results folder; other grid options given here override it for this run."
+    ),
     profile: str = typer.Option(
         "quick", "--profile", help="quick (minutes, default), hu2020 or sun2022."
     ),
@@ -213,6 +220,22 @@ def benchmark_cmd(
     )
     from molpt.benchmark.runner import run_benchmark
 
+    st = None
+    if study is not None:  # the study's grid, under any option given explicitly
+        from molpt.benchmark.studies import load_study
+
+        st = load_study(study)
+        o = st.cli_options(datasets=datasets, splits=splits, seeds=seeds, epochs=epochs,
+                           checkpoint=checkpoint, featurizers=featurizers,
+                           strategies=strategies, limit=limit, batch_size=batch_size,
+                           num_layers=num_layers, hidden_dim=hidden_dim)  # fmt: skip
+        profile, datasets, splits, seeds = o["profile"], o["datasets"], o["splits"], o["seeds"]
+        epochs, checkpoint, featurizers = o["epochs"], o["checkpoint"], o["featurizers"]
+        strategies, limit, batch_size = o["strategies"], o["limit"], o["batch_size"]
+        num_layers, hidden_dim = o["num_layers"], o["hidden_dim"]
+        out = out or st.results_dir
+    if out is None:
+        raise UserError("give --out RESULTS_DIR, or --study NAME (writes benchmarks/results/NAME)")
     spec = resolve_grid(
         profile=profile,
         datasets=parse_list(datasets),
@@ -228,6 +251,8 @@ def benchmark_cmd(
         hidden_dim=hidden_dim,
         bf16=bf16,
     )
+    if st is not None:
+        st.prepare(spec, out)  # encoder/lr/dropout/precision; keeps study.toml beside results
     if workers is None:
         workers = default_workers(profile) if executor == "local" else 1
     s = run_benchmark(
