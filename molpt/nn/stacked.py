@@ -5,24 +5,26 @@ name (``encoder.convs.0.mlp.0.weight`` of shape (K, 600, 300) holds the K runs' 
 ``StackedModel.from_models(models)`` stacks K ordinary models and ``unstack(k)`` gives run
 k's ordinary state dict back.
 
-The K runs' batches form one disjoint graph (:class:`MultiBatch`).  Node tensors live in a
-padded layout of K blocks of ``n_max`` rows (run k's nodes are rows ``k*n_max ..
-k*n_max + n_k - 1``): message passing runs once over all runs' edges (they never cross
-blocks), each linear layer is one batched matmul (K, n_max, in) x (K, in, out), and
-BatchNorm, dropout, pooling and the head work per block.  Padding rows are computed but
-never read: they have no edges, are masked out of BatchNorm statistics and pooling, and
-their outputs are dropped.
+The K runs' batches form one disjoint graph (:class:`MultiBatch`) whose nodes, edges and
+graphs are grouped by run (run k owns the rows ``bounds[k]``).  Message passing, pooling
+and the loss run once over all runs (edges never cross runs).  Every operation that mixes
+rows with a run's own weights or statistics (the linear layers as a grouped matmul, the
+embeddings, BatchNorm, dropout) works on run k's contiguous rows with run k's weights, so
+every number a run computes, forward and backward, is made of exactly the operations of
+that run alone, in the same order: a run's result does not depend on which other runs
+share its step, to the last bit on CPU.
 
-Randomness: run k's dropout masks are drawn from run k's own generator with the shape of run
-k's own nodes, so a run's numbers never depend on which other runs share its step.
+Randomness: run k's dropout masks are drawn from run k's own generator with the shape of
+run k's own nodes.
 
-The layer math is exactly molpt.nn's (GIN, GCN, GraphSAGE, GAT with bond embeddings; JK;
+The layer math is molpt.nn's (GIN, GCN, GraphSAGE, GAT with bond embeddings; JK;
 mean/sum/max/attention pooling); ``tests/nn/test_stacked.py`` checks each against the
 ordinary modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -35,46 +37,37 @@ from molpt.featurize.vocab import FeatureSpec, get_spec
 from molpt.nn.embeddings import prepare_bonds, self_loop_input
 from molpt.nn.model import GraphModel
 
+Bounds = list[tuple[int, int]]
+
 
 # ------------------------------------------------------------------------------------------
 # the fused batch
 # ------------------------------------------------------------------------------------------
 @dataclass
 class MultiBatch:
-    """The batches of K runs as one disjoint graph in the padded block layout.
+    """The batches of K runs as one disjoint graph, rows grouped by run.
 
     Attributes:
-        K: number of runs (blocks); a run without graphs in this step has an empty block.
-        n_max / b_max: rows per block for nodes / graphs.
-        x: (N, F_atom) long atom features of the real nodes, grouped by run.
-        node_pad: (N,) padded row of each real node.
-        src, dst: (E,) padded rows of each edge's ends.
-        edge_attr: (E, F_bond) long; edge_pad: (E,) padded slot of each edge (blocks of e_max).
-        edge_run: (E,) run of each edge; e_max: edge slots per block.
-        node_graph: (N,) padded graph slot of each real node.
-        graph_slot: (G,) padded slot of each real graph, in the order the graphs were given.
+        K: number of runs; a run without graphs in this step owns empty ranges.
+        x: (N, F_atom) long atom features.
+        edge_index: (2, E) long, batch-global node indices.
+        edge_attr: (E, F_bond) long bond features.
+        batch: (N,) graph of each node (0..G-1).
+        nodes, edges, graphs: run k's rows are ``[a, b)`` for ``(a, b) = nodes[k]`` etc.
         graph_run: (G,) run of each graph.
-        node_counts / graph_counts: (K,) real nodes / graphs per run.
-        y: (G, T) labels of the graphs (None when the GraphSet has none).
+        y: (G, T) labels (None when the GraphSet has none).
         idx: (G,) row of each graph in its GraphSet.
     """
 
     K: int
-    n_max: int
-    b_max: int
-    e_max: int
     x: torch.Tensor
-    node_pad: torch.Tensor
-    src: torch.Tensor
-    dst: torch.Tensor
+    edge_index: torch.Tensor
     edge_attr: torch.Tensor
-    edge_pad: torch.Tensor
-    edge_run: torch.Tensor
-    node_graph: torch.Tensor
-    graph_slot: torch.Tensor
+    batch: torch.Tensor
+    nodes: Bounds
+    edges: Bounds
+    graphs: Bounds
     graph_run: torch.Tensor
-    node_counts: torch.Tensor
-    graph_counts: torch.Tensor
     y: torch.Tensor | None
     idx: torch.Tensor
 
@@ -82,17 +75,17 @@ class MultiBatch:
     def num_graphs(self) -> int:
         return int(self.idx.numel())
 
-    def node_mask(self) -> torch.Tensor:
-        """(K, n_max, 1) float: 1 for real rows."""
-        ar = torch.arange(self.n_max, device=self.node_counts.device)
-        return (ar.unsqueeze(0) < self.node_counts.unsqueeze(1)).unsqueeze(-1)
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
 
 
-def _segment_positions(group: torch.Tensor, counts: torch.Tensor, width: int) -> torch.Tensor:
-    """Padded slot ``group * width + rank within group`` for rows sorted by ``group``."""
-    starts = torch.cumsum(counts, 0) - counts
-    local = torch.arange(group.numel(), device=group.device) - starts[group]
-    return group * width + local
+def bounds_of(counts: list[int]) -> Bounds:
+    out, start = [], 0
+    for c in counts:
+        out.append((start, start + c))
+        start += c
+    return out
 
 
 def multi_batch(graphs: GraphSet, parts: list[torch.Tensor | None]) -> MultiBatch:
@@ -100,68 +93,57 @@ def multi_batch(graphs: GraphSet, parts: list[torch.Tensor | None]) -> MultiBatc
     K = len(parts)
     device = graphs.node_ptr.device
     sizes = [0 if p is None else int(p.numel()) for p in parts]
-    idx = torch.cat([p for p in parts if p is not None and p.numel()]).to(device)
-    graph_counts = torch.tensor(sizes, dtype=torch.long, device=device)
-    graph_run = torch.repeat_interleave(torch.arange(K, device=device), graph_counts)
+    live = [p for p in parts if p is not None and p.numel()]
+    if not live:
+        raise ValueError("no run has a graph in this step")
+    idx = torch.cat(live).to(device)
+    graph_run = torch.repeat_interleave(
+        torch.arange(K, device=device), torch.tensor(sizes, device=device)
+    )
     b = graphs.batch(idx)
     n_per_graph = b.ptr[1:] - b.ptr[:-1]
     e_per_graph = graphs.edge_ptr[idx + 1] - graphs.edge_ptr[idx]
-    node_counts = torch.zeros(K, dtype=torch.long, device=device).index_add_(
-        0, graph_run, n_per_graph
-    )
-    edge_counts = torch.zeros(K, dtype=torch.long, device=device).index_add_(
-        0, graph_run, e_per_graph
-    )
-    stats = torch.stack([node_counts.max(), graph_counts.max(), edge_counts.max()]).tolist()
-    n_max, b_max, e_max = (max(1, int(v)) for v in stats)
-    node_run = graph_run[b.batch]
-    node_pad = _segment_positions(node_run, node_counts, n_max)
-    edge_run = node_run[b.edge_index[1]]
-    graph_slot = _segment_positions(graph_run, graph_counts, b_max)
+    per_run = torch.zeros(2, K, dtype=torch.long, device=device)
+    per_run[0].index_add_(0, graph_run, n_per_graph)
+    per_run[1].index_add_(0, graph_run, e_per_graph)
+    n_counts, e_counts = per_run.tolist()
     return MultiBatch(
-        K=K, n_max=n_max, b_max=b_max, e_max=e_max,
-        x=b.x, node_pad=node_pad,
-        src=node_pad[b.edge_index[0]], dst=node_pad[b.edge_index[1]],
-        edge_attr=b.edge_attr, edge_pad=_segment_positions(edge_run, edge_counts, e_max),
-        edge_run=edge_run, node_graph=graph_slot[b.batch], graph_slot=graph_slot,
-        graph_run=graph_run, node_counts=node_counts, graph_counts=graph_counts,
-        y=b.y, idx=idx,
+        K=K, x=b.x, edge_index=b.edge_index, edge_attr=b.edge_attr, batch=b.batch,
+        nodes=bounds_of(n_counts), edges=bounds_of(e_counts), graphs=bounds_of(sizes),
+        graph_run=graph_run, y=b.y, idx=idx,
     )  # fmt: skip
 
 
-def _pad_rows(rows: torch.Tensor, slots: torch.Tensor, total: int) -> torch.Tensor:
-    """Scatter ``rows`` (R, d) into a zero (total, d) tensor at ``slots``."""
-    out = rows.new_zeros(total, rows.shape[1])
-    return out.index_copy(0, slots, rows)
+def per_run(
+    fn: Callable[[int, torch.Tensor], torch.Tensor], rows: torch.Tensor, bounds: Bounds
+) -> torch.Tensor:
+    """Apply ``fn(k, rows[a:b])`` to each run's rows and concatenate (empty runs skipped)."""
+    outs = [fn(k, rows[a:b]) for k, (a, b) in enumerate(bounds) if b > a]
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 # ------------------------------------------------------------------------------------------
 # stacked building blocks (parameter names mirror the ordinary modules)
 # ------------------------------------------------------------------------------------------
 class StackedLinear(nn.Module):
-    """K linear maps: ``weight`` (K, out, in), ``bias`` (K, out) (nn.Linear orientation)."""
+    """K linear maps: ``weight`` (K, out, in), ``bias`` (K, out) (nn.Linear layout)."""
 
     def __init__(self, K: int, in_dim: int, out_dim: int, bias: bool = True) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(K, out_dim, in_dim))
         self.bias = nn.Parameter(torch.zeros(K, out_dim)) if bias else None
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """h (K, M, in) -> (K, M, out)."""
-        w = self.weight.transpose(1, 2)
-        if self.bias is None:
-            return torch.bmm(h, w)
-        return torch.baddbmm(self.bias.unsqueeze(1), h, w)
+    def run(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(h, self.weight[k], None if self.bias is None else self.bias[k])
 
-    def blocks(self, h: torch.Tensor) -> torch.Tensor:
-        """h (K*M, in) in block layout -> (K*M, out)."""
-        K = self.weight.shape[0]
-        return self(h.view(K, -1, h.shape[-1])).reshape(-1, self.weight.shape[1])
+    def forward(self, h: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+        """Grouped matmul: run k's rows of h (N, in) through run k's map -> (N, out)."""
+        return per_run(self.run, h, bounds)
 
     def shared(self, v: torch.Tensor) -> torch.Tensor:
         """One input row v (1, in) through every run's map -> (K, out)."""
-        K = self.weight.shape[0]
-        return self(v.to(self.weight.dtype).expand(K, 1, -1).contiguous()).squeeze(1)
+        v = v.to(self.weight.dtype)
+        return torch.cat([self.run(k, v) for k in range(self.weight.shape[0])])
 
 
 class _Table(nn.Module):
@@ -179,79 +161,75 @@ class StackedCategorical(nn.Module):
         self.register_buffer("offsets", offsets, persistent=False)
         self.table = _Table(K, sum(vocab), dim)
 
-    def lookup(self, x: torch.Tensor, run: torch.Tensor) -> torch.Tensor:
-        """x (R, C) long, run (R,) -> sum of run's rows (R, d)."""
-        K, V, d = self.table.weight.shape
-        idx = x + self.offsets + (run * V).unsqueeze(1)
-        return F.embedding(idx, self.table.weight.view(K * V, d)).sum(dim=1)
+    def run(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        return F.embedding(x + self.offsets, self.table.weight[k]).sum(dim=1)
+
+    def forward(self, x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+        """x (R, C) long, rows grouped by run -> (R, d)."""
+        return per_run(self.run, x, bounds)
 
     def shared(self, v: torch.Tensor) -> torch.Tensor:
         """One row v (1, C) -> (K, d)."""
-        return self.table.weight[:, (v[0] + self.offsets)].sum(dim=1)
+        return torch.cat([self.run(k, v) for k in range(self.table.weight.shape[0])])
+
+
+def _make_proj(K: int, spec: FeatureSpec, dense_dim: int, vocab, dim: int) -> nn.Module:
+    return StackedLinear(K, dense_dim, dim) if spec.dense else StackedCategorical(K, vocab, dim)
 
 
 class StackedAtomEmbedding(nn.Module):
     def __init__(self, K: int, spec: FeatureSpec, dim: int) -> None:
         super().__init__()
         self.spec = spec
-        if spec.dense:
-            self.proj: nn.Module = StackedLinear(K, spec.atom_dense_dim, dim)
-        else:
-            self.proj = StackedCategorical(K, spec.atom_vocab, dim)
+        self.proj = _make_proj(K, spec, spec.atom_dense_dim, spec.atom_vocab, dim)
 
     def forward(self, mb: MultiBatch) -> torch.Tensor:
-        """-> (K*n_max, d) in block layout (padding rows zero for categorical input)."""
-        total = mb.K * mb.n_max
-        node_run = torch.div(mb.node_pad, mb.n_max, rounding_mode="floor")
-        if self.spec.dense:
-            dense = _pad_rows(self.spec.expand_atoms(mb.x), mb.node_pad, total)
-            return self.proj.blocks(dense)
-        return _pad_rows(self.proj.lookup(mb.x, node_run), mb.node_pad, total)
+        x = self.spec.expand_atoms(mb.x) if self.spec.dense else mb.x
+        return self.proj(x, mb.nodes)
 
 
 class StackedBondEmbedding(nn.Module):
     def __init__(self, K: int, spec: FeatureSpec, dim: int) -> None:
         super().__init__()
         self.spec = spec
-        if spec.dense:
-            self.proj: nn.Module = StackedLinear(K, spec.bond_dense_dim, dim)
-        else:
-            self.proj = StackedCategorical(K, spec.bond_vocab, dim)
+        self.proj = _make_proj(K, spec, spec.bond_dense_dim, spec.bond_vocab, dim)
 
     def per_edge(self, mb: MultiBatch, bonds: torch.Tensor) -> torch.Tensor:
         """Every edge's embedding under its run's weights: (E, d)."""
-        if self.spec.dense:
-            padded = _pad_rows(bonds, mb.edge_pad, mb.K * mb.e_max)
-            return self.proj.blocks(padded)[mb.edge_pad]
-        return self.proj.lookup(bonds, mb.edge_run)
+        return self.proj(bonds, mb.edges)
 
     def summed(self, mb: MultiBatch, bonds: torch.Tensor) -> torch.Tensor:
-        """``sum_{j in N(i)} emb(bond_ij)`` per padded row (K*n_max, d), via counts @ table."""
-        total = mb.K * mb.n_max
+        """``sum_{j in N(i)} emb(bond_ij)`` per node (N, d), as molpt.nn.convs does it:
+        per-node bond-category counts @ table (or summed dense input @ W + deg * bias)."""
+        n, dst = mb.num_nodes, mb.edge_index[1]
+        proj = self.proj
         if self.spec.dense:
-            sums = bonds.new_zeros(total, bonds.shape[1]).index_add_(0, mb.dst, bonds)
-            deg = torch.bincount(mb.dst, minlength=total).to(sums.dtype).unsqueeze(1)
-            out = self.proj.blocks(sums).view(mb.K, mb.n_max, -1)
-            bias = self.proj.bias.unsqueeze(1)
-            return (out + (deg.view(mb.K, mb.n_max, 1) - 1.0) * bias).reshape(total, -1)
-        weight = self.proj.table.weight  # (K, V, d)
-        v = weight.shape[1]
-        flat = (mb.dst.unsqueeze(1) * v + bonds + self.proj.offsets).reshape(-1)
-        counts = torch.bincount(flat, minlength=total * v).view(mb.K, mb.n_max, v)
-        return torch.bmm(counts.to(weight.dtype), weight).reshape(total, -1)
+            sums = bonds.new_zeros(n, bonds.shape[1]).index_add_(0, dst, bonds)
+            deg = torch.bincount(dst, minlength=n).to(sums.dtype).unsqueeze(1)
+
+            def dense(k: int, rows: torch.Tensor) -> torch.Tensor:
+                a, b = mb.nodes[k]
+                return proj.run(k, rows) + (deg[a:b] - 1.0) * proj.bias[k]
+
+            return per_run(dense, sums, mb.nodes)
+        v = proj.table.weight.shape[1]
+        flat = (dst.unsqueeze(1) * v + bonds + proj.offsets).reshape(-1)
+        counts = torch.bincount(flat, minlength=n * v).view(n, v)
+        return per_run(lambda k, c: c.to(proj.table.weight.dtype) @ proj.table.weight[k],
+                       counts, mb.nodes)  # fmt: skip
 
     def self_loop(self, loop: torch.Tensor) -> torch.Tensor:
         """The self-loop token under every run's weights: (K, d)."""
         return self.proj.shared(loop)
 
 
-def _add_per_block(h: torch.Tensor, per_run: torch.Tensor, K: int) -> torch.Tensor:
-    """h (K*M, d) + per_run (K, d) broadcast over each block."""
-    return (h.view(K, -1, h.shape[1]) + per_run.to(h.dtype).unsqueeze(1)).reshape(h.shape)
+def _plus_per_run(h: torch.Tensor, per_k: torch.Tensor, bounds: Bounds) -> torch.Tensor:
+    """Run k's rows of h plus the row ``per_k[k]``."""
+    return per_run(lambda k, rows: rows + per_k[k].to(rows.dtype), h, bounds)
 
 
-def _index_add(msg: torch.Tensor, dst: torch.Tensor, total: int) -> torch.Tensor:
-    return msg.new_zeros(total, msg.shape[1]).index_add_(0, dst, msg)
+def _index_add(msg: torch.Tensor, dst: torch.Tensor, n: int) -> torch.Tensor:
+    return msg.new_zeros(n, msg.shape[1]).index_add_(0, dst, msg)
 
 
 class _StackedConv(nn.Module):
@@ -271,13 +249,13 @@ class StackedGIN(_StackedConv):
         )
 
     def forward(self, h, mb: MultiBatch, bonds, loop):
-        total = h.shape[0]
-        bond_sum = self.bond_emb.summed(mb, bonds)
-        e_self = self.bond_emb.self_loop(loop)
-        agg = _index_add(h[mb.src], mb.dst, total) + h
-        agg = agg + _add_per_block(bond_sum, e_self, self.K).to(h.dtype)
-        z = self.mlp[0].blocks(agg)
-        return self.mlp[2].blocks(F.relu(z))
+        src, dst = mb.edge_index
+        n = h.shape[0]
+        bond_term = _plus_per_run(self.bond_emb.summed(mb, bonds),
+                                  self.bond_emb.self_loop(loop), mb.nodes)  # fmt: skip
+        agg = _index_add(h[src], dst, n) + h + bond_term.to(h.dtype)
+        lin1, lin2 = self.mlp[0], self.mlp[2]
+        return per_run(lambda k, a: lin2.run(k, F.relu(lin1.run(k, a))), agg, mb.nodes)
 
 
 class _StackedLinearFirst(_StackedConv):
@@ -286,31 +264,33 @@ class _StackedLinearFirst(_StackedConv):
         self.linear = StackedLinear(K, dim, dim)
 
 
-def _deg_with_self_loop(dst: torch.Tensor, total: int, like: torch.Tensor) -> torch.Tensor:
+def _deg_with_self_loop(dst: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
     ones = torch.ones_like(dst, dtype=like.dtype)
-    return torch.ones(total, device=like.device, dtype=like.dtype).index_add_(0, dst, ones)
+    return torch.ones(n, device=like.device, dtype=like.dtype).index_add_(0, dst, ones)
 
 
 class StackedGCN(_StackedLinearFirst):
     def forward(self, h, mb: MultiBatch, bonds, loop):
-        total = h.shape[0]
-        x = self.linear.blocks(h)
+        src, dst = mb.edge_index
+        n = h.shape[0]
+        x = self.linear(h, mb.nodes)
         e = self.bond_emb.per_edge(mb, bonds).to(x.dtype)
         e_self = self.bond_emb.self_loop(loop)
-        dinv = _deg_with_self_loop(mb.dst, total, x).pow(-0.5)
-        norm = (dinv[mb.src] * dinv[mb.dst]).unsqueeze(1)
-        out = _index_add(norm * (x[mb.src] + e), mb.dst, total)
-        return out + (dinv * dinv).unsqueeze(1) * _add_per_block(x, e_self, self.K)
+        dinv = _deg_with_self_loop(dst, n, x).pow(-0.5)
+        norm = (dinv[src] * dinv[dst]).unsqueeze(1)
+        out = _index_add(norm * (x[src] + e), dst, n)
+        return out + (dinv * dinv).unsqueeze(1) * _plus_per_run(x, e_self, mb.nodes)
 
 
 class StackedSAGE(_StackedLinearFirst):
     def forward(self, h, mb: MultiBatch, bonds, loop):
-        total = h.shape[0]
-        x = self.linear.blocks(h)
+        src, dst = mb.edge_index
+        n = h.shape[0]
+        x = self.linear(h, mb.nodes)
         e = self.bond_emb.per_edge(mb, bonds).to(x.dtype)
         e_self = self.bond_emb.self_loop(loop)
-        s = _index_add(x[mb.src] + e, mb.dst, total) + _add_per_block(x, e_self, self.K)
-        cnt = _deg_with_self_loop(mb.dst, total, x)
+        s = _index_add(x[src] + e, dst, n) + _plus_per_run(x, e_self, mb.nodes)
+        cnt = _deg_with_self_loop(dst, n, x)
         return F.normalize(s / cnt.unsqueeze(1), p=2, dim=-1)
 
 
@@ -325,22 +305,26 @@ class StackedGAT(_StackedConv):
         self.bias = nn.Parameter(torch.zeros(K, dim))
 
     def forward(self, h, mb: MultiBatch, bonds, loop):
-        total, H, d, K = h.shape[0], self.heads, self.dim, self.K
-        x = self.linear.blocks(h).view(total, H, d)
+        n, H, d = h.shape[0], self.heads, self.dim
+        x = self.linear(h, mb.nodes).view(n, H, d)
         e = self.bond_emb.per_edge(mb, bonds).to(x.dtype).view(-1, H, d)
-        e_self = self.bond_emb.self_loop(loop).to(x.dtype).view(K, 1, H, d)
-        loops = torch.arange(total, device=h.device)
-        src = torch.cat([mb.src, loops])
-        dst = torch.cat([mb.dst, loops])
-        self_msg = (x.view(K, -1, H, d) + e_self).view(total, H, d)
-        xj = torch.cat([x[mb.src] + e, self_msg])
-        att_i, att_j = self.att[:, 0, :, :d], self.att[:, 0, :, d:]  # (K, H, d) each
-        a_i = (x.view(K, -1, H, d) * att_i.unsqueeze(1)).sum(-1).view(total, H)
-        run_of_edge = torch.cat([mb.edge_run, torch.div(loops, total // K, rounding_mode="floor")])
-        a_j = (xj * att_j[run_of_edge]).sum(-1)
-        alpha = softmax(F.leaky_relu(a_i[dst] + a_j, 0.2), dst, num_nodes=total)
-        out = scatter(xj * alpha.unsqueeze(-1), dst, dim=0, dim_size=total, reduce="sum")
-        return _add_per_block(out.mean(dim=1), self.bias, K)
+        e_self = self.bond_emb.self_loop(loop).to(x.dtype).view(-1, H, d)
+        loops = torch.arange(n, device=h.device)
+        dst = torch.cat([mb.edge_index[1], loops])
+        x_dst = x[dst]
+        xj = torch.cat([x[mb.edge_index[0]] + e, _plus_per_run(x, e_self, mb.nodes)])
+        # the loops follow the real edges: run k's edges and its nodes' loops
+        bounds = mb.edges + [(mb.edges[-1][1] + a, mb.edges[-1][1] + b) for a, b in mb.nodes]
+        K = len(mb.nodes)
+        both = torch.cat([x_dst, xj], dim=-1)
+
+        def score(k: int, rows: torch.Tensor) -> torch.Tensor:
+            return (rows * self.att[k % K]).sum(-1)
+
+        alpha = per_run(score, both, bounds)
+        alpha = softmax(F.leaky_relu(alpha, 0.2), dst, num_nodes=n)
+        out = scatter(xj * alpha.unsqueeze(-1), dst, dim=0, dim_size=n, reduce="sum")
+        return _plus_per_run(out.mean(dim=1), self.bias, mb.nodes)
 
 
 STACKED_CONVS: dict[str, type[_StackedConv]] = {
@@ -349,7 +333,7 @@ STACKED_CONVS: dict[str, type[_StackedConv]] = {
 
 
 class StackedBatchNorm(nn.Module):
-    """Per-run BatchNorm1d over each block's real rows (running stats as nn.BatchNorm1d)."""
+    """Per-run BatchNorm1d (each run normalises over its own rows, own running stats)."""
 
     def __init__(self, K: int, dim: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
@@ -361,47 +345,34 @@ class StackedBatchNorm(nn.Module):
         self.register_buffer("num_batches_tracked", torch.zeros(K, dtype=torch.long))
 
     def forward(self, h: torch.Tensor, mb: MultiBatch) -> torch.Tensor:
-        K = self.weight.shape[0]
-        hb = h.view(K, -1, h.shape[1])
-        w, b = self.weight.unsqueeze(1), self.bias.unsqueeze(1)
-        if not self.training:
-            inv = torch.rsqrt(self.running_var + self.eps).unsqueeze(1)
-            return ((hb - self.running_mean.unsqueeze(1)) * inv * w + b).reshape(h.shape)
-        mask = mb.node_mask().to(h.dtype)
-        n = mb.node_counts.to(h.dtype).clamp_min(1).view(K, 1, 1)
-        mean = (hb * mask).sum(1, keepdim=True) / n
-        centred = (hb - mean) * mask
-        var = (centred * centred).sum(1, keepdim=True) / n
-        out = (hb - mean) * torch.rsqrt(var + self.eps) * w + b
-        with torch.no_grad():
-            active = (mb.node_counts > 0).view(K, 1)
-            unbiased = var.squeeze(1) * (n / (n - 1).clamp_min(1)).view(K, 1)
-            m = self.momentum
-            self.running_mean.copy_(torch.where(
-                active, (1 - m) * self.running_mean + m * mean.squeeze(1), self.running_mean))
-            self.running_var.copy_(torch.where(
-                active, (1 - m) * self.running_var + m * unbiased, self.running_var))
-            self.num_batches_tracked.add_(active.view(K).long())  # fmt: skip
-        return out.reshape(h.shape)
+        training = self.training
+
+        def norm(k: int, rows: torch.Tensor) -> torch.Tensor:
+            if training:
+                self.num_batches_tracked[k] += 1
+            return F.batch_norm(rows, self.running_mean[k], self.running_var[k],
+                                self.weight[k], self.bias[k], training, self.momentum,
+                                self.eps)  # fmt: skip
+
+        return per_run(norm, h, mb.nodes)
 
 
-def block_dropout(
-    h: torch.Tensor, p: float, mb: MultiBatch, generators: list[torch.Generator] | None
+def run_dropout(
+    h: torch.Tensor, p: float, bounds: Bounds, generators: list[torch.Generator] | None
 ) -> torch.Tensor:
-    """Dropout with run k's mask drawn from ``generators[k]`` for its own (n_k, d) rows."""
+    """Dropout with run k's mask drawn from ``generators[k]`` for its own rows."""
     if p <= 0 or generators is None:
         return h
-    K, d = mb.K, h.shape[1]
-    keep = h.new_zeros(K, mb.n_max, d)
-    for k, n_k in enumerate(mb.node_counts.tolist()):
-        if n_k:
-            draw = torch.empty(n_k, d, device=h.device, dtype=h.dtype)
-            keep[k, :n_k] = draw.bernoulli_(1 - p, generator=generators[k])
-    return h * keep.view_as(h) / (1 - p)
+
+    def drop(k: int, rows: torch.Tensor) -> torch.Tensor:
+        keep = torch.empty_like(rows).bernoulli_(1 - p, generator=generators[k])
+        return rows * keep / (1 - p)
+
+    return per_run(drop, h, bounds)
 
 
 class StackedEncoder(nn.Module):
-    """K encoders of one architecture (``molpt.nn.Encoder`` semantics, block layout)."""
+    """K encoders of one architecture (``molpt.nn.Encoder`` semantics)."""
 
     def __init__(self, K: int, config: dict) -> None:
         super().__init__()
@@ -428,7 +399,7 @@ class StackedEncoder(nn.Module):
     def forward(
         self, mb: MultiBatch, generators: list[torch.Generator] | None = None
     ) -> torch.Tensor:
-        """-> node embeddings (K*n_max, out_dim) in block layout."""
+        """-> node embeddings (N, out_dim), rows grouped by run."""
         h = self.atom_emb(mb)
         bonds = prepare_bonds(self.spec, mb.edge_attr)
         loop = self_loop_input(self.spec, h.device)
@@ -438,7 +409,7 @@ class StackedEncoder(nn.Module):
             h = norm(conv(h, mb, bonds, loop).float(), mb)
             if i < self.num_layers - 1:
                 h = F.relu(h)
-            h = block_dropout(h, self.dropout, mb, gens)
+            h = run_dropout(h, self.dropout, mb.nodes, gens)
             hs.append(h)
         if self.jk == "last":
             return hs[-1]
@@ -458,15 +429,12 @@ class StackedPool(nn.Module):
             self.gate = StackedLinear(K, dim, 1)
 
     def forward(self, h: torch.Tensor, mb: MultiBatch) -> torch.Tensor:
-        """Block-layout nodes -> graph embeddings (K*b_max, d) in graph-slot layout."""
-        slots = mb.K * mb.b_max
-        real = h[mb.node_pad]
+        """Node embeddings -> graph embeddings (G, d) in the order of ``mb.idx``."""
+        g = mb.num_graphs
         if self.pooling != "attention":
-            return scatter(real, mb.node_graph, dim=0, dim_size=slots, reduce=self.pooling)
-        gate = self.gate.blocks(h).float()[mb.node_pad]
-        a = softmax(gate, mb.node_graph, num_nodes=slots)
-        return scatter(real * a.to(real.dtype), mb.node_graph, dim=0, dim_size=slots,
-                       reduce="sum")  # fmt: skip
+            return scatter(h, mb.batch, dim=0, dim_size=g, reduce=self.pooling)
+        a = softmax(self.gate(h, mb.nodes).float(), mb.batch, num_nodes=g)
+        return scatter(h * a.to(h.dtype), mb.batch, dim=0, dim_size=g, reduce="sum")
 
 
 class StackedModel(nn.Module):
@@ -512,28 +480,25 @@ class StackedModel(nn.Module):
         self, mb: MultiBatch, generators: list[torch.Generator] | None = None
     ) -> torch.Tensor:
         """Pooled graph embeddings in the order of ``mb.idx``: (G, out_dim)."""
-        h = self.encoder(mb, generators)
-        return self.pool(h, mb)[mb.graph_slot]
+        return self.pool(self.encoder(mb, generators), mb)
 
-    def head_blocks(self, g: torch.Tensor, graph_slot: torch.Tensor, b_max: int) -> torch.Tensor:
-        """Graph embeddings (G, d) at ``graph_slot`` -> head outputs (G, T)."""
-        padded = _pad_rows(g, graph_slot, self.K * b_max)
-        return self.head.blocks(padded)[graph_slot]
+    def head_rows(self, g: torch.Tensor, graphs: Bounds) -> torch.Tensor:
+        """Graph embeddings (G, d) grouped by run (``graphs[k]``) -> head outputs (G, T)."""
+        return self.head(g, graphs)
 
     def forward(
         self, mb: MultiBatch, generators: list[torch.Generator] | None = None
     ) -> torch.Tensor:
         """Head outputs (G, T) in the order of ``mb.idx``."""
-        h = self.encoder(mb, generators)
-        g = self.pool(h, mb)
-        return self.head.blocks(g)[mb.graph_slot]
+        return self.head(self.embed(mb, generators), mb.graphs)
 
 
 __all__ = [
-    "MultiBatch",
     "STACKED_CONVS",
+    "MultiBatch",
     "StackedEncoder",
     "StackedModel",
-    "block_dropout",
     "multi_batch",
+    "per_run",
+    "run_dropout",
 ]

@@ -16,9 +16,17 @@ After every epoch the valid and test parts are scored; the reported number is th
 metric at the epoch with the best valid metric (``test_at_best_valid``) and at the last
 epoch (``last_test``).
 
+Many runs, one step: ``finetune_group`` trains K runs that share dataset, split method,
+featurizer, strategy, architecture and optimisation settings (``group_key``) as one stacked
+model (``molpt.nn.stacked``): each run keeps its own weights, split, batch order, dropout
+stream, BatchNorm statistics, Adam state and best-valid tracking, and writes exactly what it
+writes alone.  ``finetune(cfg)`` is a group of one: there is one loop (``molpt.train.group``).
+
+Precision: fp32 by default, as the papers; ``bf16=True`` runs the forward pass under bf16
+autocast on CUDA and on CPUs with native bf16.
+
 Speed: the whole dataset lives on the device as one ``GraphSet``; batches are cut from it by
-index arithmetic, the loss is accumulated on the device (one host sync per epoch) and the
-valid and test parts are scored in a few large batches.
+index arithmetic and the valid and test parts are scored in a few large batches.
 """
 
 from __future__ import annotations
@@ -26,20 +34,30 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import molpt
 from molpt.featurize.graphs import GraphSet
 from molpt.nn.encoder import Encoder
 from molpt.nn.model import GraphModel
+from molpt.nn.stacked import StackedModel
 from molpt.train.checkpoint import check_featurizer, load_checkpoint
-from molpt.train.device import autocast, resolve_device
+from molpt.train.device import resolve_device
+from molpt.train.group import (
+    GroupTargets,
+    RunData,
+    StackedAdam,
+    dropout_seed,
+    embed_all,
+    predict_parts,
+    train_epoch,
+    train_head_epoch,
+)
 from molpt.train.metrics import HIGHER_IS_BETTER, TaskScores, evaluate, is_better
 from molpt.utils import atomic_write_json, atomic_write_text, seed_everything
 
@@ -86,7 +104,7 @@ class FinetuneConfig:
     limit: int | None = None
     beta: float = 0.9999
     stage1_epochs: int | None = None
-    bf16: bool = True
+    bf16: bool = False
     eval_batch_size: int = 2048
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,11 +197,15 @@ def _check_labels(y: torch.Tensor, task_names: list[str], task_type: str, name: 
 # ------------------------------------------------------------------------------------------
 # model
 # ------------------------------------------------------------------------------------------
-def build_model(cfg: FinetuneConfig, num_tasks: int) -> tuple[GraphModel, dict[str, Any] | None]:
-    """GraphModel with a linear head; encoder from the checkpoint or freshly initialised."""
-    ckpt = None
+def build_model(
+    cfg: FinetuneConfig, num_tasks: int, ckpt: dict[str, Any] | None = None
+) -> tuple[GraphModel, dict[str, Any] | None]:
+    """GraphModel with a linear head; encoder from the checkpoint or freshly initialised.
+
+    ``ckpt``: the already-loaded checkpoint of ``cfg.checkpoint`` (loaded here if None).
+    """
     if cfg.checkpoint:
-        ckpt = load_checkpoint(cfg.checkpoint)
+        ckpt = ckpt if ckpt is not None else load_checkpoint(cfg.checkpoint)
         check_featurizer(ckpt, cfg.featurizer, cfg.checkpoint)
         enc_cfg = {**ckpt["encoder_config"], "dropout": cfg.dropout}
         encoder = Encoder(**enc_cfg)
@@ -217,385 +239,8 @@ def class_balanced_weights(y: torch.Tensor, beta: float = 0.9999) -> torch.Tenso
 
 
 # ------------------------------------------------------------------------------------------
-# loop helpers
+# grouping
 # ------------------------------------------------------------------------------------------
-def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Cut ``order`` into batches; a trailing batch of one graph joins the previous one
-    (BatchNorm cannot normalise a single-atom molecule alone)."""
-    parts = list(torch.split(order, batch_size))
-    if len(parts) > 1 and parts[-1].numel() == 1:
-        parts[-2] = torch.cat([parts[-2], parts[-1]])
-        parts.pop()
-    return parts
-
-
-class _Loss:
-    """Masked loss over present labels; ``weights`` (2, T) for class-balanced BCE."""
-
-    def __init__(self, task_type: str, weights: torch.Tensor | None = None) -> None:
-        self.task_type = task_type
-        self.weights = weights
-
-    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        mask = ~torch.isnan(y)
-        target = torch.nan_to_num(y)
-        if self.task_type == "classification":
-            elem = F.binary_cross_entropy_with_logits(out, target, reduction="none")
-            if self.weights is not None:
-                w = torch.where(target > 0.5, self.weights[1], self.weights[0])
-                elem = elem * w
-        else:
-            elem = (out - target) ** 2
-        elem = torch.where(mask, elem, torch.zeros_like(elem))
-        return elem.sum() / mask.sum().clamp_min(1)
-
-
-@dataclass
-class _Parts:
-    train: torch.Tensor
-    valid: torch.Tensor
-    test: torch.Tensor
-    eval_idx: torch.Tensor = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.eval_idx = torch.cat([self.valid, self.test])
-
-
-@torch.no_grad()
-def _predict_graphs(
-    model: GraphModel, graphs: GraphSet, idx: torch.Tensor, bs: int, device, bf16: bool
-) -> torch.Tensor:
-    model.eval()
-    outs = []
-    for s in range(0, idx.numel(), bs):
-        b = graphs.batch(idx[s : s + bs])
-        with autocast(device, bf16):
-            outs.append(model(b).float())
-    return torch.cat(outs) if outs else torch.zeros(0, model.head.out_features, device=device)
-
-
-@torch.no_grad()
-def _embed_all(model: GraphModel, graphs: GraphSet, bs: int, device, bf16: bool) -> torch.Tensor:
-    model.eval()
-    idx = torch.arange(len(graphs), device=graphs.device)
-    outs = []
-    for s in range(0, idx.numel(), bs):
-        b = graphs.batch(idx[s : s + bs])
-        with autocast(device, bf16):
-            outs.append(model.embed(b).float())
-    return torch.cat(outs)
-
-
-def _jsonable(scores: dict[str, TaskScores]) -> dict[str, Any]:
-    return {k: v.as_dict() for k, v in scores.items()}
-
-
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
-
-
-# ------------------------------------------------------------------------------------------
-# finetune
-# ------------------------------------------------------------------------------------------
-def finetune(
-    cfg: FinetuneConfig,
-    dataset=None,
-    progress: bool = True,
-    progress_position: int = 0,
-) -> dict[str, Any]:
-    """Fine-tune and evaluate; returns the metrics dict (also written to ``cfg.out``).
-
-    Args:
-        cfg: the run's configuration.
-        dataset: an already-loaded ``MolDataset`` (the benchmark featurizes once and passes
-            it); its featurizer must be ``cfg.featurizer``.  None = load from ``cfg``.
-        progress: show an epoch progress bar on stderr.
-        progress_position: tqdm position (the benchmark nests it under its grid bar).
-
-    Returns:
-        dict with ``metric``, ``test_at_best_valid``, ``last_test``, ``best_valid``,
-        ``best_epoch`` (1-based), ``tasks_scored`` / ``tasks_skipped`` (test part),
-        ``test_pr_auc`` (classification), ``history`` (per epoch), ``config``, ...
-
-    Files (when ``cfg.out`` is set): ``metrics.json`` and ``predictions.csv`` (the test part
-    predicted by the best-valid model: ``smiles``, then ``<task>_true`` / ``<task>_pred``).
-
-    Raises:
-        ValueError / FileNotFoundError / CheckpointError: user mistakes, one-line messages.
-    """
-    from molpt.data.splits import split as split_fn
-
-    t_start = time.perf_counter()
-    cfg.validate()
-    device = resolve_device(cfg.device)
-    if cfg.checkpoint:  # fail fast, before featurizing
-        check_featurizer(load_checkpoint(cfg.checkpoint), cfg.featurizer, cfg.checkpoint)
-    if dataset is None:
-        dataset = load_finetune_data(cfg, progress=progress)
-    elif dataset.graphs.featurizer != cfg.featurizer:
-        raise ValueError(
-            f"dataset was featurized with {dataset.graphs.featurizer!r}, config asks for "
-            f"{cfg.featurizer!r}"
-        )
-    name = dataset.spec.name
-    task_type = cfg.task_type or dataset.task_type
-    if task_type is None:
-        raise ValueError(f"{name}: cannot tell the task type; pass --task-type")
-    task_names = list(dataset.task_names)
-    graphs: GraphSet = dataset.graphs
-    y_all = graphs.y
-    _check_labels(y_all, task_names, task_type, name)
-    metric = dataset.spec.metric if dataset.spec.metric in HIGHER_IS_BETTER else None
-    metric = metric or ("roc_auc" if task_type == "classification" else "rmse")
-    second = "pr_auc" if task_type == "classification" else "mae"
-
-    # ---- split ------------------------------------------------------------------------
-    tr, va, te = split_fn(graphs.smiles, cfg.split, seed=cfg.split_seed)
-    for part, idx in (("train", tr), ("valid", va), ("test", te)):
-        if len(idx) == 0:
-            raise ValueError(
-                f"{name}: the {part} part of the {cfg.split} split is empty "
-                f"({len(graphs)} molecules is too few)"
-            )
-    warnings: list[str] = []
-    if task_type == "classification":
-        ytr = y_all[torch.as_tensor(tr)]
-        one_class = [
-            t
-            for i, t in enumerate(task_names)
-            if not ((ytr[:, i] == 0).any() and (ytr[:, i] == 1).any())
-        ]
-        if one_class:
-            msg = (
-                f"{len(one_class)} task(s) have a single class (or no label) in the training "
-                f"part: {', '.join(one_class[:10])}{' ...' if len(one_class) > 10 else ''}; "
-                "they are trained on but scored only where both classes are present"
-            )
-            log.warning("%s: %s", name, msg)
-            warnings.append(msg)
-
-    # ---- targets ----------------------------------------------------------------------
-    y_dev = y_all.clone()
-    mean = std = None
-    if task_type == "regression":
-        ytr = y_all[torch.as_tensor(tr)]
-        mean = torch.nanmean(ytr, dim=0)
-        centred = torch.where(torch.isnan(ytr), torch.zeros_like(ytr), ytr - mean)
-        n = (~torch.isnan(ytr)).sum(0).clamp_min(2)
-        std = (centred.pow(2).sum(0) / (n - 1)).sqrt()
-        mean = torch.nan_to_num(mean)
-        std = torch.where(std > 0, std, torch.ones_like(std))
-        y_dev = (y_all - mean) / std
-    graphs = graphs.with_labels(y_dev, task_names).to(device)
-    parts = _Parts(*(torch.as_tensor(p, dtype=torch.long, device=device) for p in (tr, va, te)))
-    n_valid = parts.valid.numel()
-    y_true_valid = y_all[torch.as_tensor(va)].numpy()
-    y_true_test = y_all[torch.as_tensor(te)].numpy()
-
-    # ---- model ------------------------------------------------------------------------
-    gen = seed_everything(cfg.seed)
-    model, ckpt = build_model(cfg, len(task_names))
-    model.to(device)
-    loss_fn = _Loss(task_type)
-
-    def to_output(raw: torch.Tensor) -> np.ndarray:
-        raw = raw.float()
-        if task_type == "classification":
-            return torch.sigmoid(raw).cpu().numpy()
-        return (raw * std.to(raw.device) + mean.to(raw.device)).cpu().numpy()
-
-    history: list[dict[str, Any]] = []
-    best = {"valid": float("nan"), "epoch": 0, "test": float("nan"), "pred": None, "scores": None}
-
-    def record(epoch: int, stage: str, train_loss: float, raw: torch.Tensor, secs: float):
-        out = to_output(raw)
-        sv = evaluate(task_type, y_true_valid, out[:n_valid])
-        st = evaluate(task_type, y_true_test, out[n_valid:])
-        row = {
-            "epoch": epoch,
-            "stage": stage,
-            "train_loss": train_loss,
-            "valid": _nan_to_none(sv[metric].mean),
-            "test": _nan_to_none(st[metric].mean),
-            f"valid_{second}": _nan_to_none(sv[second].mean),
-            f"test_{second}": _nan_to_none(st[second].mean),
-            "seconds": round(secs, 4),
-        }
-        history.append(row)
-        if best["pred"] is None or is_better(metric, sv[metric].mean, best["valid"]):
-            best.update(
-                valid=sv[metric].mean, epoch=epoch, test=st[metric].mean,
-                pred=out[n_valid:].copy(), scores=st, valid_scores=sv,
-            )  # fmt: skip
-        best["last_scores"] = st
-        return row
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=cfg.epochs,
-            desc=f"{name} {cfg.strategy} seed {cfg.seed}",
-            unit="ep",
-            leave=progress_position == 0,
-            position=progress_position,
-            dynamic_ncols=True,
-        )
-
-    def tick(row: dict[str, Any]) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{row['train_loss']:.3f}",
-                valid="nan" if row["valid"] is None else f"{row['valid']:.3f}",
-                test="nan" if row["test"] is None else f"{row['test']:.3f}",
-                refresh=False,
-            )
-
-    epoch = 0
-    try:
-        # ---- head-only phases (linear, two-stage stage 1) on frozen embeddings ----------
-        head_epochs = {"linear": cfg.epochs, "two-stage": cfg.stage1, "full": 0}[cfg.strategy]
-        if head_epochs:
-            for p in model.encoder.parameters():
-                p.requires_grad_(False)
-            emb = _embed_all(model, graphs, cfg.eval_batch_size, device, cfg.bf16)
-            head = model.head
-            opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            if cfg.strategy == "two-stage" and task_type == "classification":
-                w = class_balanced_weights(y_all[torch.as_tensor(tr)], cfg.beta).to(device)
-                head_loss = _Loss(task_type, w)
-            else:
-                head_loss = loss_fn
-            stage = "linear" if cfg.strategy == "linear" else "stage1"
-            y_emb = graphs.y
-            for _ in range(head_epochs):
-                t0 = time.perf_counter()
-                epoch += 1
-                head.train()
-                order = parts.train[torch.randperm(parts.train.numel(), generator=gen).to(device)]
-                total = torch.zeros((), device=device)
-                nb = 0
-                for bidx in _batches(order, cfg.batch_size):
-                    loss = head_loss(head(emb[bidx]).float(), y_emb[bidx])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach()
-                    nb += 1
-                head.eval()
-                with torch.no_grad():
-                    raw = head(emb[parts.eval_idx])
-                tick(record(epoch, stage, float(total) / max(nb, 1), raw,
-                            time.perf_counter() - t0))  # fmt: skip
-            for p in model.encoder.parameters():
-                p.requires_grad_(True)
-            del emb
-
-        # ---- full fine-tuning (full, two-stage stage 2) ---------------------------------
-        full_epochs = cfg.epochs - head_epochs
-        if full_epochs > 0:
-            lr = cfg.lr / 10 if cfg.strategy == "two-stage" else cfg.lr
-            opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
-            stage = "stage2" if cfg.strategy == "two-stage" else "full"
-            for _ in range(full_epochs):
-                t0 = time.perf_counter()
-                epoch += 1
-                model.train()
-                order = parts.train[torch.randperm(parts.train.numel(), generator=gen).to(device)]
-                total = torch.zeros((), device=device)
-                nb = 0
-                for bidx in _batches(order, cfg.batch_size):
-                    b = graphs.batch(bidx)
-                    with autocast(device, cfg.bf16):
-                        out = model(b)
-                    loss = loss_fn(out.float(), b.y)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach()
-                    nb += 1
-                raw = _predict_graphs(
-                    model, graphs, parts.eval_idx, cfg.eval_batch_size, device, cfg.bf16
-                )
-                tick(record(epoch, stage, float(total) / max(nb, 1), raw,
-                            time.perf_counter() - t0))  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.close()
-
-    # ---- result -----------------------------------------------------------------------
-    last = history[-1]
-    st_best: dict[str, TaskScores] = best["scores"]
-    st_last: dict[str, TaskScores] = best["last_scores"]
-    if np.isnan(best["valid"]):
-        msg = "the valid metric was never defined (no task with both classes in the valid "
-        msg += "part); test_at_best_valid uses the last epoch"
-        warnings.append(msg)
-        log.warning("%s: %s", name, msg)
-    skipped_names = [
-        t for t, v in zip(task_names, st_best[metric].per_task, strict=True) if np.isnan(v)
-    ]
-    if skipped_names and task_type == "classification":
-        log.info(
-            "%s: %d of %d task(s) not scored on the test part (a single class present)",
-            name, len(skipped_names), len(task_names),
-        )  # fmt: skip
-    cfg_dict = cfg.to_dict()
-    if ckpt is not None:
-        cfg_dict["checkpoint_encoder_config"] = ckpt["encoder_config"]
-    result: dict[str, Any] = {
-        "dataset": name,
-        "task_type": task_type,
-        "metric": metric,
-        "higher_is_better": HIGHER_IS_BETTER[metric],
-        "test_at_best_valid": _nan_to_none(best["test"]),
-        "last_test": last["test"],
-        "best_valid": _nan_to_none(best["valid"]),
-        "last_valid": last["valid"],
-        "best_epoch": best["epoch"],
-        "epochs": cfg.epochs,
-        "tasks_scored": st_best[metric].scored,
-        "tasks_skipped": st_best[metric].skipped,
-        "skipped_tasks": skipped_names,
-        f"test_{second}": _nan_to_none(st_best[second].mean),
-        f"last_test_{second}": _nan_to_none(st_last[second].mean),
-        "per_task_test": {
-            t: _nan_to_none(v) for t, v in zip(task_names, st_best[metric].per_task, strict=True)
-        },
-        "task_names": task_names,
-        "n_train": len(tr),
-        "n_valid": len(va),
-        "n_test": len(te),
-        "n_invalid_smiles": dataset.report.num_invalid,
-        "source": str(dataset.source),
-        "source_sha256": dataset.source_sha256,
-        "encoder_config": dict(model.encoder.config),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
-        "device": str(device),
-        "seconds": round(time.perf_counter() - t_start, 3),
-        "molpt_version": molpt.__version__,
-        "warnings": warnings,
-        "config": cfg_dict,
-        "history": history,
-    }
-    if cfg.out:
-        out = Path(cfg.out)
-        atomic_write_json(out / "metrics.json", result)
-        atomic_write_text(
-            out / "predictions.csv",
-            predictions_csv(
-                [dataset.graphs.smiles[i] for i in te.tolist()],
-                task_names,
-                y_true_test,
-                best["pred"],
-            ),
-        )
-        result["files"] = [str(out / "metrics.json"), str(out / "predictions.csv")]
-    return result
-
-
 #: FinetuneConfig fields that every run of a fused group must share (they differ only in
 #: seed, split_seed, checkpoint and out)
 GROUP_FIELDS = (
@@ -610,11 +255,219 @@ def group_key(cfg: FinetuneConfig) -> tuple:
     """Runs with equal keys can train together in one ``finetune_group`` call.
 
     (The architecture of a run that starts from a checkpoint comes from the checkpoint; the
-    caller puts the checkpoint's architecture into ``encoder``/``num_layers``/... first.)
+    caller puts the checkpoint's architecture into ``encoder``/``num_layers``/... first, and
+    ``finetune_group`` refuses runs whose models do not stack.)
     """
     return tuple(
         tuple(v) if isinstance(v, list) else v for v in (getattr(cfg, f) for f in GROUP_FIELDS)
     )
+
+
+def _nan_to_none(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
+
+
+# ------------------------------------------------------------------------------------------
+# one run's bookkeeping: split, targets, history, best-valid tracking, result
+# ------------------------------------------------------------------------------------------
+class _Run:
+    """Everything one run of a group owns apart from its (stacked) weights."""
+
+    def __init__(self, cfg: FinetuneConfig, ds, task_type: str, split_cache: dict, device):
+        from molpt.data.splits import split as split_fn
+
+        self.cfg = cfg
+        self.ds = ds
+        name = ds.spec.name
+        graphs: GraphSet = ds.graphs
+        y_all = graphs.y
+        key = (cfg.split, cfg.split_seed)
+        if key not in split_cache:
+            split_cache[key] = split_fn(graphs.smiles, cfg.split, seed=cfg.split_seed)
+        tr, va, te = split_cache[key]
+        for part, idx in (("train", tr), ("valid", va), ("test", te)):
+            if len(idx) == 0:
+                raise ValueError(
+                    f"{name}: the {part} part of the {cfg.split} split is empty "
+                    f"({len(graphs)} molecules is too few)"
+                )
+        self.tr, self.va, self.te = tr, va, te
+        self.warnings: list[str] = []
+        task_names = list(ds.task_names)
+        ytr = y_all[torch.as_tensor(tr)]
+        if task_type == "classification":
+            one_class = [
+                t for i, t in enumerate(task_names)
+                if not ((ytr[:, i] == 0).any() and (ytr[:, i] == 1).any())
+            ]  # fmt: skip
+            if one_class:
+                msg = (
+                    f"{len(one_class)} task(s) have a single class (or no label) in the "
+                    f"training part: {', '.join(one_class[:10])}"
+                    f"{' ...' if len(one_class) > 10 else ''}; they are trained on but "
+                    "scored only where both classes are present"
+                )
+                log.warning("%s: %s", name, msg)
+                self.warnings.append(msg)
+        mean = std = None
+        if task_type == "regression":
+            mean = torch.nanmean(ytr, dim=0)
+            centred = torch.where(torch.isnan(ytr), torch.zeros_like(ytr), ytr - mean)
+            n = (~torch.isnan(ytr)).sum(0).clamp_min(2)
+            std = (centred.pow(2).sum(0) / (n - 1)).sqrt()
+            mean = torch.nan_to_num(mean)
+            std = torch.where(std > 0, std, torch.ones_like(std))
+        weights = None
+        if cfg.strategy == "two-stage" and task_type == "classification":
+            weights = class_balanced_weights(ytr, cfg.beta)
+        order_gen = seed_everything(cfg.seed)
+        drop_gen = torch.Generator(device=device)
+        drop_gen.manual_seed(dropout_seed(cfg.seed))
+        self.data = RunData(
+            seed=cfg.seed,
+            train=torch.as_tensor(tr, dtype=torch.long, device=device),
+            valid=torch.as_tensor(va, dtype=torch.long, device=device),
+            test=torch.as_tensor(te, dtype=torch.long, device=device),
+            order_gen=order_gen,
+            dropout_gen=drop_gen,
+            mean=None if mean is None else mean.to(device),
+            std=None if std is None else std.to(device),
+            class_weights=None if weights is None else weights.to(device),
+        )
+        self.task_type = task_type
+        self.y_true_valid = y_all[torch.as_tensor(va)].numpy()
+        self.y_true_test = y_all[torch.as_tensor(te)].numpy()
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"valid": float("nan"), "epoch": 0, "test": float("nan"),
+                                     "pred": None, "scores": None}  # fmt: skip
+        self.metric = ds.spec.metric if ds.spec.metric in HIGHER_IS_BETTER else None
+        self.metric = self.metric or ("roc_auc" if task_type == "classification" else "rmse")
+        self.second = "pr_auc" if task_type == "classification" else "mae"
+
+    def to_output(self, raw: torch.Tensor) -> np.ndarray:
+        raw = raw.float()
+        if self.task_type == "classification":
+            return torch.sigmoid(raw).cpu().numpy()
+        d = self.data
+        return (raw * d.std.to(raw.device) + d.mean.to(raw.device)).cpu().numpy()
+
+    def record(self, epoch: int, stage: str, train_loss: float, raw: torch.Tensor,
+               secs: float) -> dict[str, Any]:  # fmt: skip
+        out = self.to_output(raw)
+        nv = len(self.va)
+        metric, second = self.metric, self.second
+        sv = evaluate(self.task_type, self.y_true_valid, out[:nv])
+        st = evaluate(self.task_type, self.y_true_test, out[nv:])
+        row = {
+            "epoch": epoch,
+            "stage": stage,
+            "train_loss": train_loss,
+            "valid": _nan_to_none(sv[metric].mean),
+            "test": _nan_to_none(st[metric].mean),
+            f"valid_{second}": _nan_to_none(sv[second].mean),
+            f"test_{second}": _nan_to_none(st[second].mean),
+            "seconds": round(secs, 4),
+        }
+        self.history.append(row)
+        best = self.best
+        if best["pred"] is None or is_better(metric, sv[metric].mean, best["valid"]):
+            best.update(valid=sv[metric].mean, epoch=epoch, test=st[metric].mean,
+                        pred=out[nv:].copy(), scores=st, valid_scores=sv)  # fmt: skip
+        best["last_scores"] = st
+        return row
+
+    def result(self, encoder_config: dict, num_parameters: int, device, seconds: float,
+               ckpt: dict | None) -> dict[str, Any]:  # fmt: skip
+        cfg, ds, metric, second = self.cfg, self.ds, self.metric, self.second
+        name = ds.spec.name
+        task_names = list(ds.task_names)
+        last = self.history[-1]
+        st_best: dict[str, TaskScores] = self.best["scores"]
+        st_last: dict[str, TaskScores] = self.best["last_scores"]
+        warnings = list(self.warnings)
+        if np.isnan(self.best["valid"]):
+            msg = "the valid metric was never defined (no task with both classes in the "
+            msg += "valid part); test_at_best_valid uses the last epoch"
+            warnings.append(msg)
+            log.warning("%s: %s", name, msg)
+        skipped = [t for t, v in zip(task_names, st_best[metric].per_task, strict=True)
+                   if np.isnan(v)]  # fmt: skip
+        if skipped and self.task_type == "classification":
+            log.info("%s: %d of %d task(s) not scored on the test part (a single class "
+                     "present)", name, len(skipped), len(task_names))  # fmt: skip
+        cfg_dict = cfg.to_dict()
+        if ckpt is not None:
+            cfg_dict["checkpoint_encoder_config"] = ckpt["encoder_config"]
+        result: dict[str, Any] = {
+            "dataset": name,
+            "task_type": self.task_type,
+            "metric": metric,
+            "higher_is_better": HIGHER_IS_BETTER[metric],
+            "test_at_best_valid": _nan_to_none(self.best["test"]),
+            "last_test": last["test"],
+            "best_valid": _nan_to_none(self.best["valid"]),
+            "last_valid": last["valid"],
+            "best_epoch": self.best["epoch"],
+            "epochs": cfg.epochs,
+            "tasks_scored": st_best[metric].scored,
+            "tasks_skipped": st_best[metric].skipped,
+            "skipped_tasks": skipped,
+            f"test_{second}": _nan_to_none(st_best[second].mean),
+            f"last_test_{second}": _nan_to_none(st_last[second].mean),
+            "per_task_test": {
+                t: _nan_to_none(v)
+                for t, v in zip(task_names, st_best[metric].per_task, strict=True)
+            },
+            "task_names": task_names,
+            "n_train": len(self.tr),
+            "n_valid": len(self.va),
+            "n_test": len(self.te),
+            "n_invalid_smiles": ds.report.num_invalid,
+            "source": str(ds.source),
+            "source_sha256": ds.source_sha256,
+            "encoder_config": dict(encoder_config),
+            "num_parameters": num_parameters,
+            "device": str(device),
+            "seconds": round(seconds, 3),
+            "molpt_version": molpt.__version__,
+            "warnings": warnings,
+            "config": cfg_dict,
+            "history": self.history,
+        }
+        if cfg.out:
+            out = Path(cfg.out)
+            atomic_write_json(out / "metrics.json", result)
+            atomic_write_text(
+                out / "predictions.csv",
+                predictions_csv([ds.graphs.smiles[i] for i in self.te.tolist()], task_names,
+                                self.y_true_test, self.best["pred"]),
+            )  # fmt: skip
+            result["files"] = [str(out / "metrics.json"), str(out / "predictions.csv")]
+        return result
+
+
+# ------------------------------------------------------------------------------------------
+# finetune: a group of K runs (a solo run is a group of one)
+# ------------------------------------------------------------------------------------------
+def finetune(
+    cfg: FinetuneConfig,
+    dataset=None,
+    progress: bool = True,
+    progress_position: int = 0,
+) -> dict[str, Any]:
+    """Fine-tune and evaluate one run; returns the metrics dict (also written to ``cfg.out``).
+
+    A solo run is a group of one: see :func:`finetune_group` for arguments and files.
+
+    Returns:
+        dict with ``metric``, ``test_at_best_valid``, ``last_test``, ``best_valid``,
+        ``best_epoch`` (1-based), ``tasks_scored`` / ``tasks_skipped`` (test part),
+        ``test_pr_auc`` (classification), ``history`` (per epoch), ``config``, ...
+
+    Raises:
+        ValueError / FileNotFoundError / CheckpointError: user mistakes, one-line messages.
+    """
+    return finetune_group([cfg], dataset, progress, progress_position)[0]
 
 
 def finetune_group(
@@ -622,14 +475,150 @@ def finetune_group(
     dataset=None,
     progress: bool = True,
     progress_position: int = 0,
+    keep_state: bool = False,
 ) -> list[dict[str, Any]]:
     """Fine-tune K runs that share ``group_key`` as one fused model; one result per run.
 
-    Each result (and each ``cfg.out``) is exactly what a solo ``finetune`` gives.
-    (Interim: runs one by one; the fused trainer replaces this body.)
+    Each run keeps its own weights (stacked along a leading run dimension), split, batch
+    order, dropout stream, BatchNorm statistics, Adam state and best-valid tracking; its
+    result (and its ``cfg.out``: ``metrics.json``, ``predictions.csv`` with the test part
+    predicted at the best-valid epoch) is what it gives when trained alone.
+
+    Args:
+        cfgs: the runs' configurations (equal ``group_key``).
+        dataset: an already-loaded ``MolDataset`` (the benchmark featurizes once and passes
+            it); its featurizer must be the configs'.  None = load from ``cfgs[0]``.
+        progress: show the group's epoch progress bar on stderr.
+        progress_position: tqdm position (the benchmark nests it under its grid bar).
+        keep_state: add each run's final ``GraphModel`` state dict as ``final_state``.
     """
-    return [finetune(c, dataset=dataset, progress=progress,
-                     progress_position=progress_position) for c in cfgs]  # fmt: skip
+    if not cfgs:
+        return []
+    t_start = time.perf_counter()
+    for c in cfgs:
+        c.validate()
+    keys = {group_key(c) for c in cfgs}
+    if len(keys) > 1:
+        diff = [f for f, a, b in zip(GROUP_FIELDS, group_key(cfgs[0]),
+                                     next(k for k in keys if k != group_key(cfgs[0])),
+                                     strict=True) if a != b]  # fmt: skip
+        raise ValueError(f"runs of one group must share {', '.join(diff)}")
+    cfg0 = cfgs[0]
+    device = resolve_device(cfg0.device)
+    ckpts = {}
+    for c in cfgs:  # fail fast, before featurizing
+        if c.checkpoint and c.checkpoint not in ckpts:
+            ckpts[c.checkpoint] = load_checkpoint(c.checkpoint)
+            check_featurizer(ckpts[c.checkpoint], c.featurizer, c.checkpoint)
+    if dataset is None:
+        dataset = load_finetune_data(cfg0, progress=progress)
+    elif dataset.graphs.featurizer != cfg0.featurizer:
+        raise ValueError(
+            f"dataset was featurized with {dataset.graphs.featurizer!r}, config asks for "
+            f"{cfg0.featurizer!r}"
+        )
+    name = dataset.spec.name
+    task_type = cfg0.task_type or dataset.task_type
+    if task_type is None:
+        raise ValueError(f"{name}: cannot tell the task type; pass --task-type")
+    task_names = list(dataset.task_names)
+    _check_labels(dataset.graphs.y, task_names, task_type, name)
+
+    split_cache: dict = {}
+    runs = [_Run(c, dataset, task_type, split_cache, device) for c in cfgs]
+    graphs = dataset.graphs.to(device)
+    targets = GroupTargets(graphs.y, [r.data for r in runs], task_type)
+
+    # ---- models: each built from its own seed (or checkpoint), then stacked --------------
+    models = []
+    for c in cfgs:
+        seed_everything(c.seed)
+        models.append(build_model(c, len(task_names), ckpts.get(c.checkpoint))[0])
+    model = StackedModel.from_models(models).to(device)
+    n_params = sum(p.numel() for p in models[0].parameters())
+    enc_config = dict(models[0].encoder.config)
+    del models
+    K = len(runs)
+    data = [r.data for r in runs]
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        desc = (f"{name} {cfg0.strategy} seed {cfg0.seed}" if K == 1
+                else f"{name} {cfg0.strategy} {K} runs")  # fmt: skip
+        bar = tqdm(total=cfg0.epochs, desc=desc, unit="ep", leave=progress_position == 0,
+                   position=progress_position, dynamic_ncols=True)  # fmt: skip
+
+    def finish_epoch(epoch: int, stage: str, losses: list[float], raws, t0: float, seen: int):
+        secs = time.perf_counter() - t0
+        rows = [r.record(epoch, stage, loss, raw, secs)
+                for r, loss, raw in zip(runs, losses, raws, strict=True)]  # fmt: skip
+        if bar is not None:
+            bar.update(1)
+            post = {"graphs/s": f"{seen / max(secs, 1e-9):.0f}"}
+            if K == 1:
+                row = rows[0]
+                post.update(loss=f"{row['train_loss']:.3f}",
+                            valid="nan" if row["valid"] is None else f"{row['valid']:.3f}",
+                            test="nan" if row["test"] is None else f"{row['test']:.3f}")
+            bar.set_postfix(post, refresh=False)  # fmt: skip
+
+    epoch = 0
+    eval_parts = [d.eval_idx for d in data]
+    try:
+        # ---- head-only phases (linear, two-stage stage 1) on frozen embeddings ----------
+        head_epochs = {"linear": cfg0.epochs, "two-stage": cfg0.stage1, "full": 0}[cfg0.strategy]
+        if head_epochs:
+            for p in model.encoder.parameters():
+                p.requires_grad_(False)
+            emb = embed_all(model, graphs, cfg0.eval_batch_size, cfg0.bf16)
+            opt = StackedAdam(model.head.parameters(), lr=cfg0.lr,
+                              weight_decay=cfg0.weight_decay)  # fmt: skip
+            weights = None
+            if cfg0.strategy == "two-stage" and task_type == "classification":
+                weights = torch.stack([d.class_weights for d in data])
+            stage = "linear" if cfg0.strategy == "linear" else "stage1"
+            for _ in range(head_epochs):
+                t0 = time.perf_counter()
+                epoch += 1
+                losses, seen = train_head_epoch(model, opt, emb, data, targets, task_type,
+                                                cfg0.batch_size, weights)  # fmt: skip
+                raws = predict_parts(model, graphs, eval_parts, cfg0.eval_batch_size,
+                                     cfg0.bf16, emb=emb)  # fmt: skip
+                finish_epoch(epoch, stage, losses, raws, t0, seen)
+            for p in model.encoder.parameters():
+                p.requires_grad_(True)
+            del emb
+
+        # ---- full fine-tuning (full, two-stage stage 2) ---------------------------------
+        full_epochs = cfg0.epochs - head_epochs
+        if full_epochs > 0:
+            lr = cfg0.lr / 10 if cfg0.strategy == "two-stage" else cfg0.lr
+            opt = StackedAdam(model.parameters(), lr=lr, weight_decay=cfg0.weight_decay)
+            stage = "stage2" if cfg0.strategy == "two-stage" else "full"
+            for _ in range(full_epochs):
+                t0 = time.perf_counter()
+                epoch += 1
+                losses, seen = train_epoch(model, opt, graphs, data, targets, task_type,
+                                           cfg0.batch_size, cfg0.bf16)  # fmt: skip
+                raws = predict_parts(model, graphs, eval_parts, cfg0.eval_batch_size,
+                                     cfg0.bf16)  # fmt: skip
+                finish_epoch(epoch, stage, losses, raws, t0, seen)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    seconds = time.perf_counter() - t_start
+    results = []
+    for k, r in enumerate(runs):
+        res = r.result(enc_config, n_params, device, seconds, ckpts.get(r.cfg.checkpoint))
+        if K > 1:
+            res["group_size"] = K
+        if keep_state:
+            res["final_state"] = {n: v.cpu() for n, v in model.unstack(k).items()}
+        results.append(res)
+    return results
 
 
 def predictions_csv(
