@@ -197,8 +197,6 @@ def benchmark_cmd(
     max_minutes: float | None = typer.Option(
         None,
         "--max-minutes",
-        min=0.0,
-        min_open=True,
         help="Start no new work after M minutes; finish what runs, write the report, exit 0 "
         "(rerun to continue).",
     ),
