@@ -91,8 +91,24 @@ class Study:
         return f"molpt benchmark --study {self.path}"
 
     @property
+    def base_dir(self) -> Path:
+        """Relative ``NAME=PATH`` checkpoint paths are read from here: the repository root
+        for a study in ``<repo>/benchmarks/studies``, else the study file's folder."""
+        d = self.path.resolve().parent
+        if d.name == "studies" and d.parent.name == "benchmarks":
+            return d.parent.parent
+        return d
+
+    @property
     def checkpoints(self) -> list[str]:
-        return list(self.grid.get("checkpoints", []))
+        """``--checkpoint`` values: catalogue names as given, ``NAME=PATH`` made absolute."""
+        out = []
+        for item in self.grid.get("checkpoints", []):
+            name, sep, path = item.partition("=")
+            if sep and path and not Path(path).is_absolute():
+                item = f"{name}={self.base_dir / path}"
+            out.append(item)
+        return out
 
     def seeds(self) -> list[int]:
         from molpt.benchmark.grid import get_profile, parse_seeds
@@ -137,7 +153,7 @@ class Study:
             "splits": joined("splits"),
             "seeds": ",".join(str(s) for s in self.seeds()) if "seeds" in g else None,
             "epochs": g.get("epochs"),
-            "checkpoint": list(g.get("checkpoints", [])),
+            "checkpoint": self.checkpoints,
             "featurizers": joined("featurizers"),
             "strategies": joined("strategies"),
             "limit": g.get("limit"),
@@ -290,7 +306,8 @@ def merge_results(source: str | Path, target: str | Path) -> tuple[int, int]:
 
     Rows are matched by ``job_id``: rows already in ``target`` are skipped, the others are
     appended (with their ``device`` and ``git_commit`` as they were) and their
-    ``jobs/<job_id>/`` files copied.  Returns (appended, skipped).
+    ``jobs/<job_id>/`` files copied (and ``study.toml`` when the target has none).
+    Returns (appended, skipped).
     """
     import csv
     import shutil
@@ -317,6 +334,8 @@ def merge_results(source: str | Path, target: str | Path) -> tuple[int, int]:
             jd = src.job_dir(jid)
             if jd.is_dir() and not dst.job_dir(jid).exists():
                 shutil.copytree(jd, dst.job_dir(jid))
+    if (src.root / STUDY_COPY).is_file() and not (dst.root / STUDY_COPY).is_file():
+        shutil.copy2(src.root / STUDY_COPY, dst.root / STUDY_COPY)
     return added, skipped
 
 

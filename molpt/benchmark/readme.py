@@ -1,0 +1,281 @@
+"""The README's "Results" section, derived from ``benchmarks/results/*/`` (never hand-edited).
+
+``render_section`` reads each results folder's ``summary.csv``, ``paper.csv`` (molpt beside
+the paper), ``study.toml`` (title and command) and ``results.csv`` (devices), and writes
+markdown in which every number links to the file it comes from, with the command that made
+it as the link title.  ``update_readme`` replaces the text between ``<!-- results:start -->``
+and ``<!-- results:end -->``.  Run ``python benchmarks/results/render_readme.py``
+(``--check`` exits 1 when the README is stale).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from molpt.benchmark.studies import STUDIES_DIR, Study, list_studies, load_study, study_of_results
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+PERCENT = ("roc_auc", "pr_auc")
+
+
+@dataclass
+class FolderResults:
+    """What one results folder holds, as the README needs it."""
+
+    name: str
+    root: Path
+    study: Study | None
+    summary: pd.DataFrame
+    paper: pd.DataFrame
+    devices: list[tuple[str, int]] = field(default_factory=list)
+    n_done: int = 0
+    n_planned: int = 0
+
+    @property
+    def command(self) -> str:
+        return self.study.command if self.study else f"molpt report {self.root}"
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _truthy(v: Any) -> bool | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, str):
+        return {"true": True, "false": False}.get(v.strip().lower())
+    return bool(v)
+
+
+def load_folder(root: Path) -> FolderResults | None:
+    """A results folder with a ``summary.csv`` (else None)."""
+    if not (root / "summary.csv").is_file():
+        return None
+    summary = pd.read_csv(root / "summary.csv")
+    paper = pd.read_csv(root / "paper.csv") if (root / "paper.csv").is_file() else pd.DataFrame()
+    devices: list[tuple[str, int]] = []
+    if (root / "results.csv").is_file():
+        from molpt.benchmark.store import ResultsStore
+
+        frame = ResultsStore(root).read().frame
+        if "device" in frame and not frame.empty:
+            devices = [(str(k), int(v)) for k, v in
+                       frame["device"].astype(str).value_counts(sort=False).items()]  # fmt: skip
+    n_seeds = pd.to_numeric(summary.get("n_seeds"), errors="coerce")
+    n_planned = pd.to_numeric(summary.get("n_planned", n_seeds), errors="coerce")
+    f = FolderResults(root.name, root, study_of_results(root), summary, paper, devices,
+                      int(n_seeds.sum()), int(n_planned.sum()))  # fmt: skip
+    # planned cells with no finished seed yet are not in summary.csv: count them from paper
+    # rows' progress is not enough, so use the study's plan when there is one
+    if f.study is not None and "method" in summary:
+        n_cells = len(f.study.planned("datasets")) * len(f.study.planned("splits")) * len(
+            f.study.planned("featurizers")) * len(f.study.planned("strategies"))  # fmt: skip
+        planned = n_cells * summary["method"].nunique() * len(f.study.seeds())
+        f.n_planned = max(f.n_planned, planned)
+    return f
+
+
+def _link(text: str, path: Path, rel_to: Path, command: str) -> str:
+    rel = os.path.relpath(path, rel_to)
+    cmd = command.replace('"', "'")
+    return f'[{text}]({rel} "{cmd}")'
+
+
+def _fmt_cell(r: dict[str, Any], scale: float) -> str:
+    m, s = _num(r.get("test_mean")), _num(r.get("test_std"))
+    if m is None:
+        return "–"
+    txt = f"{scale * m:.1f}" if scale != 1 else f"{m:.3f}"
+    if s is not None:
+        txt += f" ± {scale * s:.1f}" if scale != 1 else f" ± {s:.3f}"
+    n, p = int(r.get("n_seeds", 0)), int(_num(r.get("n_planned")) or r.get("n_seeds", 0))
+    if n < p:
+        txt += f" ({n}/{p} seeds, partial)"
+    return txt
+
+
+def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, list]]:
+    """Markdown for one folder plus the reading's bullet material."""
+    lines: list[str] = []
+    reading: dict[str, list[str]] = {"yes": [], "no": [], "running": [], "other": []}
+    title = f.study.title if f.study and f.study.title else ""
+    lines += [f"### `{f.name}`" + (f" — {title}" if title else ""), ""]
+    status = ("complete" if f.n_done >= f.n_planned
+              else f"**partial: {f.n_done}/{f.n_planned} jobs**")  # fmt: skip
+    devs = ", ".join(f"{d} ({n} rows)" for d, n in f.devices) or "–"
+    report = _link("report.md", f.root / "report.md", readme_dir, f.command)
+    lines += [f"Command: `{f.command}` · status: {status} · devices: {devs} · {report}", ""]
+    if f.n_done < f.n_planned:
+        reading["running"].append(f"`{f.name}`: {f.n_done} of {f.n_planned} planned jobs "
+                                  "finished; its means and averages are partial")  # fmt: skip
+    s = f.summary
+    summary_csv = f.root / "summary.csv"
+    paper_csv = f.root / "paper.csv"
+    settings = [c for c in ("split", "featurizer", "strategy") if c in s]
+    for key, g in s.groupby(settings, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        datasets = list(dict.fromkeys(g["dataset"]))
+        metric = str(g["metric"].iloc[0]) if g["metric"].nunique() == 1 else ""
+        scale = 100.0 if metric in PERCENT else 1.0
+        header = ["method"] + datasets
+        rows = []
+        for m, gm in g.groupby("method", sort=False):
+            by = gm.set_index("dataset")
+            row = [f"`{m}`"]
+            for d in datasets:
+                row.append(_link(_fmt_cell(by.loc[d].to_dict(), scale), summary_csv,
+                                 readme_dir, f.command) if d in by.index else "–")  # fmt: skip
+            rows.append(row)
+            # published per-dataset values beside it (the first matching reference)
+            pub = [_num(by.loc[d, "published"]) if d in by.index and "published" in by else None
+                   for d in datasets]  # fmt: skip
+            if any(v is not None for v in pub):
+                src = next(str(by.loc[d, "published_source"]) for d, v in zip(datasets, pub,
+                           strict=True) if v is not None)  # fmt: skip
+                rows.append([f"published ({src})"] + [f"{v:.1f}" if v is not None else "–"
+                                                       for v in pub])  # fmt: skip
+        lines += [f"**{', '.join(map(str, key))}** — test {metric or 'metric'} at best valid, "
+                  "mean ± std over seeds" + (" (%)" if scale != 1 else ""), "",
+                  _table(header, rows), ""]  # fmt: skip
+    # averages against the paper (covered datasets only)
+    if not f.paper.empty:
+        avg = f.paper[f.paper["kind"] == "average"]
+        rows = []
+        for r in avg.to_dict("records"):
+            ds = str(r["dataset"]).split("+")
+            n_done, n_pl = int(r["n_done"]), int(r["n_planned"])
+            molpt = f"{r['molpt_mean']:.1f}"
+            lo, hi = _num(r["ci_low"]), _num(r["ci_high"])
+            if lo is not None:
+                molpt += f" [{lo:.1f}, {hi:.1f}]"
+            if n_done < n_pl:
+                molpt += f" ({n_done}/{n_pl} runs, partial)"
+            pub = _num(r["published"])
+            p_avg, p_over = _num(r.get("paper_average")), int(_num(r.get("paper_average_over"))
+                                                              or 0)  # fmt: skip
+            if pub is not None:
+                pub_txt = f"{pub:.1f}" + ("" if len(ds) == p_over else
+                                          f" (over these {len(ds)} sets)")  # fmt: skip
+            elif p_avg is not None:
+                pub_txt = f"only the {p_over}-set avg is published ({p_avg:.1f})"
+            else:
+                pub_txt = "–"
+            inside = _truthy(r.get("inside_ci"))
+            rows.append([f"`{r['method']}`", str(r["reference"]), ", ".join(ds),
+                         _link(molpt, paper_csv, readme_dir, f.command), pub_txt,
+                         f"{r['delta']:+.1f}" if _num(r["delta"]) is not None else "–",
+                         "yes" if inside else ("no" if inside is False else "–")])  # fmt: skip
+        if rows:
+            lines += ["Average over exactly the datasets covered so far, beside the paper's "
+                      "values averaged over the same datasets (molpt: mean [95% CI]):", "",
+                      _table(["method", "reference", "datasets", "molpt", "published", "Δ",
+                              "published inside CI?"], rows), ""]  # fmt: skip
+        for r in f.paper[f.paper["kind"] == "dataset"].to_dict("records"):
+            pub = _num(r["published"])
+            if pub is None:
+                continue
+            inside = _truthy(r.get("inside_ci"))
+            complete = _truthy(r.get("complete"))
+            what = (f"`{f.name}` {r['dataset']} `{r['method']}` (molpt "
+                    f"{r['molpt_mean']:.1f}, {str(r['source']).split(',')[0]} {pub:.1f}, "
+                    f"Δ {r['delta']:+.1f})")  # fmt: skip
+            if not complete:
+                reading["running"].append(what + f": {int(r['n_done'])}/{int(r['n_planned'])} "
+                                          "seeds so far")  # fmt: skip
+            elif inside:
+                reading["yes"].append(what)
+            elif inside is False:
+                known = r.get("known_difference")
+                known = known if isinstance(known, str) and known else "not yet explained"
+                reading["no"].append(what + f"; known to differ: {known}")
+            else:
+                reading["other"].append(what + ": too few seeds for a CI")
+    for p in ("published.png", "gains.png"):
+        if (f.root / p).is_file():
+            lines += [f"![{f.name} {p[:-4]}]({os.path.relpath(f.root / p, readme_dir)})", ""]
+    return lines, reading
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def render_section(results_root: str | Path, readme_dir: str | Path,
+                   studies_dir: str | Path | None = None) -> str:  # fmt: skip
+    """The markdown between the markers (markers included)."""
+    results_root, readme_dir = Path(results_root), Path(readme_dir)
+    studies_dir = Path(studies_dir) if studies_dir else STUDIES_DIR
+    folders = [f for f in (load_folder(d) for d in sorted(results_root.iterdir())
+                           if d.is_dir()) if f is not None] if results_root.is_dir() else []
+    lines = [START,
+             "<!-- Generated by `python benchmarks/results/render_readme.py` from "
+             "benchmarks/results/*/ (summary.csv, paper.csv, study.toml, results.csv). "
+             "Do not edit by hand: rerun the script. -->", ""]  # fmt: skip
+    # the studies and their commands
+    names = [p.stem for p in sorted(studies_dir.glob("*.toml"))] if studies_dir.is_dir() else []
+    if studies_dir == STUDIES_DIR:
+        names = [n for n in list_studies() if (studies_dir / f"{n}.toml").is_file()]
+    by_name = {f.name: f for f in folders}
+    reading: dict[str, list[str]] = {"yes": [], "no": [], "running": [], "other": []}
+    if names:
+        rows = []
+        studies = sorted((load_study(studies_dir / f"{n}.toml") for n in names),
+                         key=lambda s: (s.slice, s.name))  # fmt: skip
+        for st in studies:
+            f = by_name.get(st.name)
+            if f is None:
+                reading["running"].append(f"`{st.name}` not started")
+            state = ("not started" if f is None else "complete" if f.n_done >= f.n_planned
+                     else f"{f.n_done}/{f.n_planned} jobs")  # fmt: skip
+            rows.append([f"`{st.name}`", st.slice or "–", st.title or st.description,
+                         f"`{st.command}`", state])  # fmt: skip
+        lines += ["Studies (`benchmarks/studies/*.toml`; rerunning a command continues it, "
+                  "`--max-minutes M` bounds one sitting):", "",
+                  _table(["study", "slice", "what", "command", "status"], rows), ""]  # fmt: skip
+    if not folders:
+        lines += ["No study results are committed yet.", ""]
+    for f in folders:
+        sec, rd = _folder_section(f, readme_dir)
+        lines += sec
+        for k in reading:
+            reading[k] += rd[k]
+    lines += ["**Reading** (generated from the files above):", ""]
+    lines.append("- Reproduces (published value inside molpt's 95% CI, all planned seeds): "
+                 + ("; ".join(reading["yes"]) if reading["yes"] else "nothing yet") + ".")
+    lines.append("- Does not reproduce yet (published value outside the CI): "
+                 + ("; ".join(reading["no"]) if reading["no"] else "nothing") + ".")
+    lines.append("- Still running or incomplete: "
+                 + ("; ".join(reading["running"]) if reading["running"] else "nothing") + ".")
+    if reading["other"]:
+        lines.append("- Not testable yet: " + "; ".join(reading["other"]) + ".")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def update_readme(readme: str | Path, results_root: str | Path,
+                  studies_dir: str | Path | None = None) -> tuple[str, bool]:  # fmt: skip
+    """(new README text, changed?) with the section between the markers rebuilt."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ValueError(f"{readme}: needs exactly one {START} ... {END} pair")
+    a, b = text.index(START), text.index(END) + len(END)
+    new = text[:a] + render_section(results_root, readme.parent, studies_dir) + text[b:]
+    return new, new != text
+
+
+__all__ = ["END", "START", "render_section", "update_readme"]
