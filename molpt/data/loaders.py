@@ -1,23 +1,28 @@
 """Load a catalogue dataset or a custom file into a featurized, labelled ``MolDataset``.
 
 Custom files: CSV, TSV, ``.smi``/``.txt`` SMILES files (one SMILES per line, optional header,
-whitespace-separated extra tokens such as names ignored) and their gzip variants.  Columns
-are selected by name; labels become float32 with NaN for missing values.  Unparseable SMILES
+whitespace-separated extra tokens such as names ignored) and their gzip variants; every
+command reads them through ``read_table``.  Columns are selected by name; labels become
+float32 with NaN for missing values; a non-numeric label, a duplicate column name or a row
+with the wrong number of fields is an error naming it.  Unparseable SMILES
 are never fatal and never dropped silently: they are counted in the log and listed (row,
 smiles, reason) in a CSV report.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gzip
+import io
+import itertools
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from molpt.data.catalogue import DATASETS, DatasetSpec
@@ -116,10 +121,48 @@ def file_format(path: str | Path) -> str:
     return "csv"
 
 
-def _open_text(path: Path):
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+#: file suffixes that are never tables (a graph file, arrays, archives)
+BINARY_SUFFIXES = (".pt", ".pth", ".npy", ".npz", ".parquet", ".pkl", ".pickle", ".zip")
+#: delimiters a header line is checked for
+DELIMITERS = {",": "commas", "\t": "tabs", ";": "semicolons"}
+#: label cells read as missing (pandas' defaults, case-insensitive)
+NA_VALUES = frozenset(
+    ["", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "#na", "<na>", "#n/a n/a"]
+)
+_TRUE_FALSE = {"true": 1.0, "false": 0.0}
+
+
+def read_text(path: str | Path) -> str:
+    """The whole file as text: gzip (by suffix or magic bytes) undone, UTF-8 BOM removed.
+
+    Raises:
+        ValueError: truncated or corrupt gzip data, or bytes that are not UTF-8, naming the
+            file.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".gz" or raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except EOFError:
+            raise ValueError(
+                f"{path} is a truncated gzip file (it ends before the end of its compressed "
+                "data); download or copy it again"
+            ) from None
+        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise ValueError(f"{path} is not a valid gzip file ({exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})"
+        ) from None
+
+
+def _check_table_suffix(path: Path) -> None:
+    if _base_suffix(path) in BINARY_SUFFIXES:
+        hint = " (a graph file from `molpt featurize`?)" if _base_suffix(path) == ".pt" else ""
+        raise ValueError(f"{path} is not a CSV/TSV/SMILES table{hint}")
 
 
 def read_smiles_lines(
@@ -128,43 +171,94 @@ def read_smiles_lines(
     """Read a one-SMILES-per-line file; the first whitespace token of each line is the SMILES.
 
     Blank lines are skipped.  ``header=None`` detects a header line by its first token
-    (``smiles``, ``SMILES``, ``canonical_smiles``, ...).
+    (``smiles``, ``SMILES``, ``canonical_smiles``, ...).  A UTF-8 BOM is removed.
 
     Returns:
         (smiles, header name or None)
     """
     path = Path(path)
+    _check_table_suffix(path)
     out: list[str] = []
     head: str | None = None
     first = True
-    with _open_text(path) as fh:
-        for line in fh:
-            tokens = line.split()
-            if not tokens:
+    for line in read_text(path).splitlines():
+        tokens = line.split()
+        if not tokens:
+            continue
+        tok = tokens[0]
+        if first:
+            first = False
+            is_header = header if header is not None else tok.lower() in SMILES_COLUMN_NAMES
+            if is_header:
+                head = tok
                 continue
-            tok = tokens[0]
-            if first:
-                first = False
-                is_header = header if header is not None else tok.lower() in SMILES_COLUMN_NAMES
-                if is_header:
-                    head = tok
-                    continue
-            out.append(tok)
-            if limit is not None and len(out) >= limit:
-                break
+        out.append(tok)
+        if limit is not None and len(out) >= limit:
+            break
     if first:
         raise ValueError(f"{path} is empty")
     return out, head
 
 
-def _read_header(path: Path, sep: str) -> list[str]:
+def detect_delimiter(path: Path, header_line: str, expected: str) -> str:
+    """The delimiter of a table from its header line.
+
+    ``expected`` (from the suffix) wins when the header holds it or holds no delimiter at
+    all (one column); otherwise the delimiter the header does hold is used and logged.
+
+    Raises:
+        ValueError: when the header holds several other delimiters and none is expected.
+    """
+    found = [d for d in DELIMITERS if d in header_line]
+    if expected in found or not found:
+        return expected
+    if len(found) > 1:
+        names = " and ".join(DELIMITERS[d] for d in found)
+        raise ValueError(
+            f"{path}: the header holds {names} but no {DELIMITERS[expected]}; cannot tell "
+            f"the delimiter (save it as a {'.tsv' if expected == ',' else '.csv'} file with "
+            f"one delimiter)"
+        )
+    log.warning(
+        "%s: the header is separated by %s, not %s; reading it with %s",
+        path, DELIMITERS[found[0]], DELIMITERS[expected], DELIMITERS[found[0]],
+    )  # fmt: skip
+    return found[0]
+
+
+def _read_rows(
+    path: Path, text: str, sep: str, limit: int | None
+) -> tuple[list[str], list[list[str]]]:
+    """(header, data rows) of a delimited table; blank lines skipped; ragged rows refused."""
+    lines = io.StringIO(text, newline="")
+    header_line = ""
+    for line in lines:
+        if line.strip():
+            header_line = line
+            break
+    if not header_line:
+        raise ValueError(f"{path} is empty")
+    sep = detect_delimiter(path, header_line.rstrip("\r\n"), sep)
+    reader = csv.reader(itertools.chain([header_line], lines), delimiter=sep)
     try:
-        cols = pd.read_csv(path, sep=sep, nrows=0).columns
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    return [str(c) for c in cols]
+        header = [c.strip() for c in next(reader)]
+        rows: list[list[str]] = []
+        width = len(header)
+        for rec in reader:
+            if not rec or (len(rec) == 1 and not rec[0].strip()):
+                continue  # a blank line
+            if len(rec) != width:
+                raise ValueError(
+                    f"{path}: data row {len(rows)} (line {reader.line_num}) has {len(rec)} "
+                    f"field(s), the header has {width} ({sep!r}-separated); fix or remove "
+                    "that row"
+                )
+            rows.append(rec)
+            if limit is not None and len(rows) >= limit:
+                break
+    except csv.Error as exc:
+        raise ValueError(f"cannot read {path}: line {reader.line_num}: {exc}") from None
+    return header, rows
 
 
 def _pick_smiles_col(columns: Sequence[str], wanted: str | None, path: Path) -> str:
@@ -186,31 +280,43 @@ def _pick_smiles_col(columns: Sequence[str], wanted: str | None, path: Path) -> 
     )
 
 
-def _labels(
-    frame: pd.DataFrame, task_cols: list[str], strict: bool, path: Path
-) -> tuple[np.ndarray, list[str]]:
-    """(rows, T) float32 labels with NaN for missing; raises on non-numeric (strict)."""
-    cols, kept = [], []
-    for c in task_cols:
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            values = s.astype("float64")
+def _column_floats(cells: list[str], col: str, path: Path, hint: str) -> np.ndarray:
+    """One label column as float32 (missing -> NaN); a non-numeric cell is an error."""
+    out = np.empty(len(cells), dtype=np.float32)
+    for i, raw in enumerate(cells):
+        c = raw.strip()
+        low = c.lower()
+        if low in NA_VALUES:
+            out[i] = np.nan
+        elif low in _TRUE_FALSE:
+            out[i] = _TRUE_FALSE[low]
         else:
-            values = pd.to_numeric(s, errors="coerce")
-            bad = values.isna() & s.notna() & (s.astype(str).str.strip() != "")
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                if not strict:
-                    log.info("%s: column %r is not numeric; not used as a label", path, c)
-                    continue
+            try:
+                out[i] = float(c)
+            except ValueError:
                 raise ValueError(
-                    f"{path}: label column {c!r} has a non-numeric value {s.iloc[i]!r} "
-                    f"(data row {i}); labels must be numbers or empty"
-                )
-        cols.append(values.to_numpy(dtype=np.float32))
-        kept.append(c)
-    y = np.stack(cols, axis=1) if cols else np.zeros((len(frame), 0), np.float32)
-    return y, kept
+                    f"{path}: label column {col!r} has a non-numeric value {raw!r} (data row "
+                    f"{i}); labels must be numbers or empty{hint}"
+                ) from None
+    return out
+
+
+def _labels(
+    rows: list[list[str]], header: list[str], task_cols: list[str], path: Path, hint: str
+) -> np.ndarray:
+    """(rows, T) float32 labels with NaN for missing; raises on a non-numeric cell."""
+    if not task_cols:
+        return np.zeros((len(rows), 0), np.float32)
+    idx = [header.index(c) for c in task_cols]
+    block = np.array([[r[k] for k in idx] for r in rows], dtype=str).reshape(len(rows), -1)
+    block = np.char.strip(block)
+    missing = np.isin(np.char.lower(block), list(NA_VALUES))
+    block[missing] = "nan"
+    try:
+        return block.astype(np.float64).astype(np.float32)
+    except ValueError:  # find the column and value (or accept true/false)
+        cols = [_column_floats([r[k] for r in rows], header[k], path, hint) for k in idx]
+        return np.stack(cols, axis=1)
 
 
 def read_table(
@@ -223,22 +329,29 @@ def read_table(
 ) -> tuple[list, np.ndarray, str | None, list[str]]:
     """Read SMILES and labels from a CSV/TSV/SMILES file.
 
+    Nothing is dropped silently: every data row yields one SMILES entry (None for an empty
+    cell; surrounding whitespace stripped); a UTF-8 BOM is removed; a ``.csv`` whose header
+    is separated by tabs or semicolons is read with that delimiter (or refused when
+    ambiguous); duplicate column names, rows with the wrong number of fields and
+    non-numeric label cells are errors naming the column or row.
+
     Args:
         path: the file (``.gz`` allowed).
         smiles_col: SMILES column; None = detect (``smiles``, ``mol``, ... or the only column).
-        task_cols: label columns; None = every other column (non-numeric columns are skipped
-            unless ``strict_tasks``); ``[]`` = no labels.
+        task_cols: label columns; None = every other column; ``[]`` = no labels.
         limit: read only the first ``limit`` data rows.
         header: False for a header-less SMILES-only file.
-        strict_tasks: with ``task_cols=None``, raise on a non-numeric column instead of
-            skipping it.
+        strict_tasks: kept for compatibility; a non-numeric label column is always an error.
 
     Returns:
         (smiles per data row, labels (rows, T) float32 with NaN, smiles column, task names)
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not a file")
         raise FileNotFoundError(f"no such file: {path}")
+    _check_table_suffix(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty")
     fmt = file_format(path)
@@ -250,11 +363,18 @@ def read_table(
             raise ValueError(f"{path} has no data rows")
         return smiles, np.zeros((len(smiles), 0), np.float32), head, []
     sep = "\t" if fmt == "tsv" else ","
-    columns = _read_header(path, sep)
+    columns, rows = _read_rows(path, read_text(path), sep, limit)
+    if len(set(columns)) != len(columns):
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        raise ValueError(
+            f"{path}: duplicate column name(s) {', '.join(map(repr, dup))}; every column "
+            "needs its own name"
+        )
     scol = _pick_smiles_col(columns, smiles_col, path)
+    hint = ""
     if task_cols is None:
         tasks = [c for c in columns if c != scol]
-        strict = strict_tasks
+        hint = "; choose the label columns with --tasks (task_cols)"
     else:
         tasks = list(task_cols)
         missing = [c for c in tasks if c not in columns]
@@ -263,22 +383,12 @@ def read_table(
                 f"{path}: missing task column(s) {', '.join(map(repr, missing))}; "
                 f"available columns: {', '.join(columns)}"
             )
-        strict = True
-    if len(set(columns)) != len(columns):
-        dup = sorted({c for c in columns if columns.count(c) > 1})
-        raise ValueError(f"{path}: duplicate column names {dup}")
-    try:
-        frame = pd.read_csv(
-            path, sep=sep, usecols=[scol, *tasks], dtype={scol: str}, nrows=limit,
-            low_memory=False,
-        )  # fmt: skip
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-    if len(frame) == 0:
+    if not rows:
         raise ValueError(f"{path} has a header but no data rows")
-    smiles = [s if isinstance(s, str) else None for s in frame[scol].tolist()]
-    y, kept = _labels(frame, tasks, strict, path)
-    return smiles, y, scol, kept
+    k = columns.index(scol)
+    smiles = [r[k].strip() or None for r in rows]
+    y = _labels(rows, columns, tasks, path, hint)
+    return smiles, y, scol, tasks
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from molpt.featurize.featurizers import (
     get_featurizer,
     parse_for_features,
     parse_smiles,
+    smiles_problem,
 )
 from molpt.featurize.graphs import GraphSet
 
@@ -101,8 +102,11 @@ def _featurize_chunk(args: tuple[str, int, list]) -> tuple[dict, list[tuple[int,
         with _quiet_rdkit():
             for k, s in enumerate(smiles):
                 row = start + k
-                if not isinstance(s, str) or not s.strip():
-                    failed.append((row, "" if s is None else str(s), "empty or missing SMILES"))
+                if isinstance(s, str):
+                    s = s.strip()
+                problem = smiles_problem(s)
+                if problem is not None:
+                    failed.append((row, "" if s is None else str(s), problem))
                     continue
                 mol = parse_for_features(s)
                 if mol is None:
@@ -139,7 +143,9 @@ def featurize_many(
 
     Never raises for bad molecules: every row that fails is listed in the report with its
     row number (0-based position in ``smiles_list``), SMILES and RDKit's reason, and the
-    GraphSet's ``rows`` tensor maps each graph back to its input row.
+    GraphSet's ``rows`` tensor maps each graph back to its input row.  Surrounding
+    whitespace is stripped; whitespace inside a SMILES, or a SMILES longer than
+    ``MAX_SMILES_CHARS``, makes the row invalid with that reason.
 
     Args:
         smiles_list: SMILES strings (``None``/NaN entries are reported as missing).

@@ -45,11 +45,39 @@ def _by_name(enum: type, names: Sequence[str]) -> dict[int, int]:
 _ENUM_SIZE = 64  # larger than any RDKit enum value used here
 
 
+#: longest SMILES molpt parses: RDKit's parse grows faster than linearly (about 1 s at
+#: 12,000 characters); a longer one is reported as invalid instead of stalling every step
+MAX_SMILES_CHARS = 20_000
+
+
+def smiles_problem(smiles: object) -> str | None:
+    """Why ``smiles`` (already stripped) must not reach RDKit, or None.
+
+    RDKit reads whatever follows whitespace as the molecule's name, so ``"CCO c1ccccc1"``
+    would silently become ethanol: a SMILES with whitespace inside is invalid.
+    """
+    if not isinstance(smiles, str) or not smiles:
+        return "empty or missing SMILES"
+    if len(smiles) > MAX_SMILES_CHARS:
+        return (
+            f"SMILES has {len(smiles):,} characters, more than molpt's limit of "
+            f"{MAX_SMILES_CHARS:,} (larger molecules would stall RDKit)"
+        )
+    if any(c.isspace() for c in smiles):
+        return "SMILES contains whitespace (RDKit would read only the part before it)"
+    return None
+
+
 def parse_smiles(smiles: object) -> Chem.Mol:
-    """Parse a SMILES string with RDKit; raise InvalidSmilesError with RDKit's reason."""
-    if not isinstance(smiles, str) or not smiles.strip():
-        raise InvalidSmilesError(smiles, "empty or missing SMILES")
-    mol = Chem.MolFromSmiles(smiles)
+    """Parse a SMILES string with RDKit; raise InvalidSmilesError with RDKit's reason.
+
+    Surrounding whitespace is ignored; whitespace inside is an error (see
+    ``smiles_problem``).
+    """
+    problem = smiles_problem(smiles.strip() if isinstance(smiles, str) else smiles)
+    if problem is not None:
+        raise InvalidSmilesError(smiles, problem)
+    mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:
         raise InvalidSmilesError(smiles, explain_invalid(smiles))
     if mol.GetNumAtoms() == 0:

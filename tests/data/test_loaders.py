@@ -23,8 +23,11 @@ CSV = (
 def test_csv_with_extra_columns(tmp_path, tmp_cache):
     p = tmp_path / "mols.csv"
     p.write_text(CSV)
-    ds = load_dataset(p, report_dir=tmp_path)
-    # 'name' is not numeric -> not a label; the rest are
+    # 'name' is not numeric: an error naming it (never a silently dropped column) ...
+    with pytest.raises(ValueError, match="column 'name'.*'ethanol'.*--tasks"):
+        load_dataset(p, report_dir=tmp_path)
+    # ... and the label columns are chosen by name
+    ds = load_dataset(p, task_cols=["activity", "score"], report_dir=tmp_path)
     assert ds.task_names == ["activity", "score"] and ds.task_type == "regression"
     assert len(ds) == 3 and ds.graphs.rows.tolist() == [0, 2, 3]
     y = ds.y.numpy()
@@ -50,7 +53,7 @@ def test_select_tasks_and_infer_classification(tmp_path, tmp_cache):
 def test_report_next_to_cache_by_default(tmp_path, tmp_cache):
     p = tmp_path / "mols.csv"
     p.write_text(CSV)
-    ds = load_dataset(p)
+    ds = load_dataset(p, task_cols=["activity"])
     assert ds.report_path.parent == tmp_cache and ds.report_path.is_file()
 
 
@@ -63,7 +66,7 @@ def test_tsv_and_gzip(tmp_path, tmp_cache):
     gz = tmp_path / "m.csv.gz"
     with gzip.open(gz, "wt") as fh:
         fh.write(CSV)
-    assert len(load_dataset(gz)) == 3
+    assert len(load_dataset(gz, task_cols=["activity"])) == 3
 
 
 @pytest.mark.parametrize("header", [True, False])
@@ -84,7 +87,7 @@ def test_smiles_files(tmp_path, tmp_cache, header, suffix):
 def test_limit(tmp_path, tmp_cache):
     p = tmp_path / "mols.csv"
     p.write_text(CSV)
-    ds = load_dataset(p, limit=2)
+    ds = load_dataset(p, limit=2, task_cols=[])
     assert ds.report.total == 2 and len(ds) == 1
 
 
@@ -139,10 +142,10 @@ def test_unknown_name_or_missing_file(tmp_path):
 def test_second_load_uses_cache(tmp_path, tmp_cache, monkeypatch):
     p = tmp_path / "mols.csv"
     p.write_text(CSV)
-    first = load_dataset(p, featurizer="ogb")
+    first = load_dataset(p, featurizer="ogb", task_cols=["score"])
     from molpt.featurize import cache
 
     monkeypatch.setattr(cache, "featurize_many", lambda *a, **k: pytest.fail("not cached"))
-    second = load_dataset(p, featurizer="ogb")
+    second = load_dataset(p, featurizer="ogb", task_cols=["score"])
     assert second.graphs.smiles == first.graphs.smiles
     assert second.report.num_invalid == 1 and second.report_path.is_file()
