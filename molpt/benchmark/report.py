@@ -308,7 +308,8 @@ def paper_comparison(frame: pd.DataFrame, summary: pd.DataFrame, keys: list[str]
                                                  str(rec["strategy"]), method)])  # fmt: skip
         for ref in refs:
             covered = [d for d in _order_datasets(by_ds.index)
-                       if d in ref.values or d in ref.average_over]  # fmt: skip
+                       if (d in ref.values or d in ref.average_over)
+                       and _num(by_ds.loc[d, "test_mean"]) is not None]  # fmt: skip
             if not covered:
                 continue
             base = {**{c: rec[c] for c in setting_cols}, "method": method,
@@ -679,7 +680,7 @@ def _main_tables(c: _Context) -> list[str]:
                     else:
                         row.append("–")
                 if len(metrics_here) == 1:
-                    avg = mg[col_m].mean() if len(mg) == len(ds) else float("nan")
+                    avg = mg[col_m].mean(skipna=False) if len(mg) == len(ds) else float("nan")
                     txt = _fmt(avg, metrics_here[0])
                     if txt != "–" and not bool(mg["complete"].all()):
                         txt += " (*partial*)"

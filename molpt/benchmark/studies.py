@@ -45,6 +45,7 @@ from molpt.utils import atomic_write_text
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STUDIES_DIR = REPO_ROOT / "benchmarks" / "studies"
 STUDY_COPY = "study.toml"
+_SOURCE = "# source: "  # first line of the copy: where the study file was
 
 _TOP_KEYS = {"name", "title", "description", "slice", "profile", "precision", "grid",
              "known_differences", "notes", "results"}  # fmt: skip
@@ -73,6 +74,8 @@ class Study:
     notes: list[str] = field(default_factory=list)
     results: str | None = None
     text: str = ""
+    #: the original study file, for a copy read back from a results folder
+    source: Path | None = None
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -80,15 +83,16 @@ class Study:
         """``results`` (relative to the study file) or ``<study dir>/../results/<name>``."""
         if self.results:
             p = Path(self.results)
-            return p if p.is_absolute() else (self.path.parent / p)
-        return self.path.parent.parent / "results" / self.name
+            return p if p.is_absolute() else (self.path.parent / p).resolve()
+        return (self.path.parent.parent / "results" / self.name).resolve()
 
     @property
     def command(self) -> str:
         """The documented command that runs (or continues) this study."""
-        if self.path.resolve().parent == STUDIES_DIR.resolve():
+        src = self.source or self.path
+        if src.resolve().parent == STUDIES_DIR.resolve():
             return f"molpt benchmark --study {self.name}"
-        return f"molpt benchmark --study {self.path}"
+        return f"molpt benchmark --study {src}"
 
     @property
     def base_dir(self) -> Path:
@@ -183,7 +187,10 @@ class Study:
             spec.bf16 = True
         root = Path(results_dir)
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(root / STUDY_COPY, self.text)
+        src = self.path.resolve()
+        if src.is_relative_to(REPO_ROOT):
+            src = src.relative_to(REPO_ROOT)
+        atomic_write_text(root / STUDY_COPY, f"{_SOURCE}{src}\n{self.text}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -292,10 +299,14 @@ def study_of_results(results_dir: str | Path) -> Study | None:
     p = Path(results_dir) / STUDY_COPY
     if not p.is_file():
         return None
+    text = p.read_text(encoding="utf-8")
     try:
-        study = parse_study(p.read_text(encoding="utf-8"), p)
+        study = parse_study(text, p)
     except StudyError:
         return None
+    if text.startswith(_SOURCE):
+        src = Path(text.splitlines()[0][len(_SOURCE):].strip())
+        study.source = src if src.is_absolute() else REPO_ROOT / src
     # the copy lives in the results folder; results_dir is that folder
     study.results = str(Path(results_dir).resolve())
     return study
