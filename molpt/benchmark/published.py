@@ -55,7 +55,7 @@ class Reference:
         if self.average is not None and set(ds) == set(self.average_over):
             return self.average
         if all(d in self.values for d in ds):
-            return sum(self.values[d] for d in ds) / len(ds)
+            return round(sum(self.values[d] for d in ds) / len(ds), 3)
         return None
 
     @property

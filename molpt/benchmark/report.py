@@ -298,6 +298,8 @@ def paper_comparison(frame: pd.DataFrame, summary: pd.DataFrame, keys: list[str]
         method = str(rec["method"])
         encoder = sg["encoder"].iloc[0] if "encoder" in sg else "gin"
         refs = references_for(method, str(rec["featurizer"]), str(rec["split"]), encoder)
+        if study is not None and study.compare_with:
+            refs = [r for r in refs if any(r.source.startswith(c) for c in study.compare_with)]
         if not refs:
             continue
         fm = _setting_filter(f, rec, setting_cols)
@@ -502,7 +504,7 @@ def write_report(results_dir: str | Path) -> ReportFiles:
     summary_csv = root / "summary.csv"
     atomic_write_text(summary_csv, summary.to_csv(index=False, float_format="%.6g"))
     if not paper.empty:
-        atomic_write_text(root / "paper.csv", paper.to_csv(index=False, float_format="%.4g"))
+        atomic_write_text(root / "paper.csv", paper.to_csv(index=False, float_format="%.6g"))
 
     plots: list[Path] = []
     setting_cols = [k for k in keys if k != "dataset"]

@@ -13,6 +13,7 @@ File format (every key but ``name`` is optional; unknown keys are an error)::
     slice = 1
     profile = "hu2020"           # a molpt profile: its values are the defaults below
     precision = "fp32"           # what the paper used; recorded in the report
+    compare_with = ["Hu et al. 2020"]   # published sources to set beside (default: all)
 
     [grid]                       # resolve_grid's options (+ encoder, lr, dropout)
     datasets = ["bbbp", "bace", "clintox", "sider"]
@@ -48,7 +49,7 @@ STUDY_COPY = "study.toml"
 _SOURCE = "# source: "  # first line of the copy: where the study file was
 
 _TOP_KEYS = {"name", "title", "description", "slice", "profile", "precision", "grid",
-             "known_differences", "notes", "results"}  # fmt: skip
+             "known_differences", "notes", "results", "compare_with"}  # fmt: skip
 _GRID_KEYS = {"datasets", "splits", "seeds", "featurizers", "strategies", "epochs",
               "batch_size", "lr", "dropout", "encoder", "num_layers", "hidden_dim", "limit",
               "checkpoints"}  # fmt: skip
@@ -76,6 +77,8 @@ class Study:
     text: str = ""
     #: the original study file, for a copy read back from a results folder
     source: Path | None = None
+    #: published sources to set beside (prefixes such as "Hu et al. 2020"); empty = all
+    compare_with: list[str] = field(default_factory=list)
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -90,6 +93,8 @@ class Study:
     def command(self) -> str:
         """The documented command that runs (or continues) this study."""
         src = self.source or self.path
+        if src.name == STUDY_COPY and self.source is None:  # a results folder's copy
+            return f"molpt benchmark --study {self.name}"
         if src.resolve().parent == STUDIES_DIR.resolve():
             return f"molpt benchmark --study {self.name}"
         return f"molpt benchmark --study {src}"
@@ -277,6 +282,7 @@ def parse_study(text: str, path: Path) -> Study:
         notes=[str(n) for n in notes],
         results=d.get("results"),
         text=text,
+        compare_with=[str(c) for c in d.get("compare_with", [])],
     )
     from molpt.benchmark.grid import get_profile
 
