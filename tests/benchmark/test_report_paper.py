@@ -249,3 +249,13 @@ def test_readme_section_from_results_files(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="results:start"):
         update_readme(readme, results, studies)
+
+
+def test_repository_readme_results_section_is_current():
+    """README's Results section is derived: after adding or rerunning a study, run
+    `python benchmarks/results/render_readme.py` and commit the README with the results."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    _, changed = update_readme(repo / "README.md", repo / "benchmarks" / "results")
+    assert not changed, "stale README results: python benchmarks/results/render_readme.py"
