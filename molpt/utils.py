@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import random
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary name in the same folder, fsync, then rename over ``path``."""
+def _tmp_name(path: Path) -> Path:
+    # keep the suffix: np.save / to_parquet / torch.save care about it
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` if the block succeeds.
+
+    On any failure (a full or read-only disk, an exception, Ctrl-C) the temporary file is
+    removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    tmp = _tmp_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temporary name in the same folder, fsync, then rename over ``path``.
+
+    The temporary file never outlives a failure (see ``atomic_output``).
+    """
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -67,3 +95,85 @@ def seed_everything(seed: int) -> torch.Generator:
 def cache_dir() -> Path:
     """``MOLPT_CACHE`` or ``data/cache`` (relative to the working directory)."""
     return Path(os.environ.get("MOLPT_CACHE", "data/cache"))
+
+
+# ------------------------------------------------------------------------------------------
+# output paths: checked before any work
+# ------------------------------------------------------------------------------------------
+def _os_error(err: int, path: Path, why: str | None = None) -> OSError:
+    return OSError(err, why or os.strerror(err), str(path))
+
+
+def check_output_dir(path: str | Path, what: str = "--out") -> Path:
+    """Make sure ``path`` is (or can become) a writable folder; create it.
+
+    Raises:
+        OSError: with the path and the cause (ENOTDIR when it or a parent is a file,
+            EROFS / ENOSPC / EACCES from a probe write), before any work is done.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise _os_error(errno.ENOTDIR, path, f"{what} is a file, not a folder")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _os_error(errno.ENOTDIR, parent, f"a parent of {what} {path} is a file")
+            break
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".molpt-write-check.", dir=path)
+    try:
+        os.write(fd, b"x")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return path
+
+
+def check_output_file(path: str | Path, what: str = "--out") -> Path:
+    """Make sure a file can be written at ``path`` (its folder is created and probed).
+
+    Raises:
+        OSError: EISDIR when ``path`` is a folder; otherwise as ``check_output_dir``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _os_error(errno.EISDIR, path, f"{what} is a folder, not a file")
+    check_output_dir(path.parent if str(path.parent) else Path("."), f"the folder of {what}")
+    return path
+
+
+def check_fresh_output_dir(
+    path: str | Path,
+    overwrite: bool = False,
+    what: str = "--out",
+    markers: tuple[str, ...] | None = None,
+) -> Path:
+    """``check_output_dir`` plus: refuse a folder that already holds results.
+
+    A folder holding any of ``markers`` (without markers: anything at all) is refused
+    unless ``overwrite``.
+
+    Raises:
+        FileExistsError: naming the folder and ``--overwrite``.
+    """
+    path = Path(path)
+    if path.is_dir() and not overwrite:
+        held = any((path / m).exists() for m in markers) if markers else any(path.iterdir())
+        if held:
+            raise FileExistsError(
+                f"{what} {path} already holds results; pass --overwrite to replace them or "
+                "choose another folder"
+            )
+    return check_output_dir(path, what)
+
+
+#: what ``molpt finetune`` writes into its --out folder
+FINETUNE_OUTPUTS = ("metrics.json", "predictions.csv")
+
+
+def check_finetune_out(path: str | Path, overwrite: bool = False) -> Path:
+    """The fine-tuning output check (CLI and Python API): a writable folder that does not
+    already hold ``metrics.json`` / ``predictions.csv`` unless ``overwrite``."""
+    return check_fresh_output_dir(path, overwrite, "--out", FINETUNE_OUTPUTS)

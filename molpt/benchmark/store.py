@@ -193,7 +193,11 @@ class ResultsStore:
         return ids
 
     def record_error(self, job_id: str, label: str, message: str) -> None:
-        """Append a failed job to ``errors.jsonl`` (the job is retried on the next run)."""
+        """Append a failed job to ``errors.jsonl`` (the job is retried on the next run).
+
+        When that file cannot be written (full or read-only disk), the record goes to
+        stderr as one line instead; this never raises an OSError.
+        """
         import json
         from datetime import datetime
 
@@ -203,13 +207,24 @@ class ResultsStore:
             "error": message,
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.errors_path, "ab") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            fh.write((json.dumps(rec) + "\n").encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        line = json.dumps(rec) + "\n"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(self.errors_path, "ab") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                fh.write(line.encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        except OSError as exc:
+            # a full or read-only disk must not hide the job's own error behind ours
+            import sys
+
+            sys.stderr.write(
+                f"molpt: cannot write {self.errors_path} ({exc.strerror or exc}); "
+                f"failed job: {line}"
+            )
+            sys.stderr.flush()
 
 
 def _cell(v: Any) -> str:

@@ -30,8 +30,20 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     KeyError,
     ValueError,
-    PermissionError,
+    OSError,  # read-only or full disk, a file where a folder belongs, ...: see os_error_line
+    EOFError,  # a truncated file (click would print only "Aborted.")
 )
+
+
+def os_error_line(exc: OSError) -> str:
+    """``PATH: cause (ERRNO)`` for an OS error; its own message when it has no path."""
+    if exc.filename is None or exc.strerror is None:
+        return str(exc)
+    import errno as _errno
+
+    code = _errno.errorcode.get(exc.errno or 0, "")
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"{path}: {exc.strerror}" + (f" ({code})" if code else "")
 
 
 def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,7 +54,14 @@ def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            if isinstance(exc, KeyError) and exc.args:
+                msg = exc.args[0]
+            elif isinstance(exc, OSError):
+                msg = os_error_line(exc)
+            elif isinstance(exc, EOFError):
+                msg = f"unexpected end of file: {exc}" if str(exc) else "unexpected end of file"
+            else:
+                msg = exc
             typer.echo(f"error: {msg}", err=True)
             raise typer.Exit(2) from None
 

@@ -63,6 +63,11 @@ def featurize_cmd(
         "basic", "--featurizer", "-f", help=f"One of: {', '.join(FEATURIZERS.choices())}."
     ),
     smiles_col: str | None = typer.Option(None, "--smiles-col", help="SMILES column name."),
+    tasks: str | None = typer.Option(
+        None,
+        "--tasks",
+        help="Comma-separated label columns (default: every other column; '' for none).",
+    ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output file (default: <name>.<featurizer>.pt here)."
@@ -72,19 +77,26 @@ def featurize_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Featurize a dataset or a SMILES/CSV file into a graph file (invalid rows reported)."""
-    from molpt.data import load_dataset
+    from molpt.data import DATASETS, load_dataset
+    from molpt.data.loaders import _stem
+    from molpt.utils import check_output_file
 
     FEATURIZERS.get(featurizer)  # unknown name -> one-line error listing the choices
+    if out is None:
+        name = input if input in DATASETS else _stem(Path(input))
+        out = Path(f"{name}.{featurizer}.pt")
+    check_output_file(out, "--out")  # before any work: a writable file path
+    task_list = None if tasks is None else [t.strip() for t in tasks.split(",") if t.strip()]
     ds = load_dataset(
         input,
         featurizer=featurizer,
         data_dir=data_dir,
         smiles_col=smiles_col,
+        task_cols=task_list,
         workers=workers,
         limit=limit,
         progress=not as_json,
     )
-    out = out if out is not None else Path(f"{ds.name}.{featurizer}.pt")
     meta = {
         "source": str(ds.source),
         "source_sha256": ds.source_sha256,
@@ -136,12 +148,13 @@ def split_cmd(
 ) -> None:
     """Split a dataset's valid molecules into train/valid/test index lists (JSON)."""
     from molpt.data import SCAFFOLD_METHODS, SPLITS, load_dataset, make_split, scaffold_overlap
-    from molpt.utils import atomic_write_json
+    from molpt.utils import atomic_write_json, check_output_file
 
     SPLITS.get(method)
+    check_output_file(out, "--out")  # before any work: a writable file path
     ds = load_dataset(
         dataset, featurizer=featurizer, data_dir=data_dir, smiles_col=smiles_col,
-        progress=not as_json,
+        task_cols=[], progress=not as_json,  # a split needs only the SMILES
     )  # fmt: skip
     train, valid, test = make_split(ds, method, seed)
     overlap = scaffold_overlap(ds.smiles, (train, valid, test))

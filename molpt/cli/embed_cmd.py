@@ -11,37 +11,24 @@ import typer
 from molpt.cli.app import UserError, app, one_line_errors
 
 
-def _read_smiles(path: Path, smiles_col: str | None) -> list[str]:
-    import pandas as pd
+def _read_smiles(path: Path, smiles_col: str | None) -> list:
+    """One entry per data row (None for an empty cell), read like every other command reads.
 
-    if not path.is_file():
-        raise UserError(f"input file not found: {path}")
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith((".smi", ".txt")):
-        lines = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip()]
-        if lines and lines[0].lower() in ("smiles", "smile"):
-            lines = lines[1:]
-        if not lines:
-            raise UserError(f"{path} is empty")
-        return lines
-    sep = "\t" if name.endswith(".tsv") else ","
-    try:
-        df = pd.read_csv(path, sep=sep)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path} is empty") from None
-    col = smiles_col or next((c for c in df.columns if c.lower() in ("smiles", "mol")), None)
-    if col is None or col not in df.columns:
-        raise UserError(
-            f"no SMILES column {smiles_col or 'smiles'!r} in {path}; "
-            f"columns: {', '.join(map(str, df.columns))}"
-        )
-    return df[col].tolist()
+    CSV/TSV/.smi/.txt and their .gz forms; BOM removed; a ragged row, a duplicate column
+    or a truncated gzip is an error naming it.
+    """
+    from molpt.data.loaders import read_table
+
+    smiles, _, _, _ = read_table(path, smiles_col=smiles_col, task_cols=[])
+    return smiles
 
 
 @app.command()
 @one_line_errors
 def embed(
-    input: Path = typer.Argument(..., help="CSV/TSV (with a SMILES column) or .smi file."),
+    input: Path = typer.Argument(
+        ..., help="CSV/TSV (with a SMILES column) or .smi/.txt file; .gz allowed."
+    ),
     checkpoint: Path = typer.Option(..., "--checkpoint", help="A molpt checkpoint.pt."),
     out: Path = typer.Option(..., "--out", help="Output: .npy or .parquet."),
     smiles_col: str | None = typer.Option(None, "--smiles-col", help="SMILES column name."),
@@ -55,26 +42,26 @@ def embed(
     and are listed in OUT.invalid.csv (row, smiles, reason).
     """
     from molpt.api import load
+    from molpt.utils import atomic_output, check_output_file
 
     if out.suffix not in (".npy", ".parquet"):
         raise UserError("--out must end in .npy or .parquet")
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    check_output_file(out, "--out")  # before any work: a writable file path
     smiles = _read_smiles(input, smiles_col)
     model = load(checkpoint, device=device)
     z = model.embed(smiles, batch_size=batch_size, on_invalid="nan").numpy()
     report = model.last_report
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        tmp = out.with_name(f".{out.name}.tmp.npy")
-        np.save(tmp, z)
-        tmp.replace(out)
-    else:
-        import pandas as pd
+    with atomic_output(out) as tmp:  # the temp file is removed on any failure
+        if out.suffix == ".npy":
+            np.save(tmp, z)
+        else:
+            import pandas as pd
 
-        df = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
-        df.insert(0, "smiles", smiles)
-        tmp = out.with_name(f".{out.name}.tmp")
-        df.to_parquet(tmp, index=False)
-        tmp.replace(out)
+            df = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+            df.insert(0, "smiles", smiles)
+            df.to_parquet(tmp, index=False)
     invalid_path = None
     if report is not None and report.failed:
         invalid_path = out.with_name(out.name + ".invalid.csv")

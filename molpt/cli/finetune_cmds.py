@@ -70,6 +70,9 @@ def finetune_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the results already in --out (default: refuse)."
+    ),
 ) -> None:
     """Fine-tune (or train from scratch) on a dataset and report test metrics."""
     from molpt.train.checkpoint import load_checkpoint
@@ -81,6 +84,11 @@ def finetune_cmd(
         raise UserError(f"--csv: no such file: {csv}")
     if dataset is not None and (smiles_col or tasks):
         raise UserError("--smiles-col and --tasks go with --csv, not --dataset")
+    from molpt.train.device import resolve_device
+    from molpt.utils import check_finetune_out
+
+    resolve_device(device)  # --device cuda without a GPU: one error before any work
+    check_finetune_out(out, overwrite)  # writable, and no earlier results unless --overwrite
     ENCODERS.get(encoder)
     if featurizer is None:
         featurizer = (
@@ -234,6 +242,12 @@ def benchmark_cmd(
         out = out or st.results_dir
     if out is None:
         raise UserError("give --out RESULTS_DIR, or --study NAME (writes benchmarks/results/NAME)")
+    from molpt.train.device import resolve_device
+    from molpt.utils import check_output_dir
+
+    if ray_address is None:  # jobs run on this machine's devices
+        resolve_device(device)  # --device cuda without a GPU: one error, not one per job
+    check_output_dir(out, "--out")  # a writable folder, before any job runs
     spec = resolve_grid(
         profile=profile,
         datasets=parse_list(datasets),

@@ -58,7 +58,7 @@ def pretrain_cmd(
     hidden_dim: int = typer.Option(300, "--hidden-dim", min=1),
     dropout: float = typer.Option(0.0, "--dropout", min=0.0, max=1.0),
     jk: str = typer.Option("last", "--jk", help=f"One of: {', '.join(JK_MODES)}."),
-    epochs: int = typer.Option(100, "--epochs", min=0),
+    epochs: int = typer.Option(100, "--epochs", min=1),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Global batch size."),
     lr: float = typer.Option(1e-3, "--lr"),
     weight_decay: float = typer.Option(0.0, "--weight-decay", min=0.0),

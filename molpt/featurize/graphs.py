@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -310,18 +309,13 @@ class GraphSet:
 
     def save(self, path: str | Path, meta: dict | None = None) -> None:
         """Atomic save with a content checksum so truncation/corruption is detected."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from molpt.utils import atomic_write_bytes  # removes its temp file on any failure
+
         buf = io.BytesIO()
         torch.save({"graphs": self.state(), "meta": meta or {}}, buf)
         payload = buf.getvalue()
         digest = hashlib.sha256(payload).hexdigest().encode()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(_MAGIC + digest + b"\n" + payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, _MAGIC + digest + b"\n" + payload)
 
     @classmethod
     def load(cls, path: str | Path) -> tuple[GraphSet, dict]:

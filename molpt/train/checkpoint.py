@@ -70,8 +70,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path} was written by a newer molpt (format {ckpt['format_version']})"
         )
-    feat = ckpt["featurizer"]
-    current = get_spec(feat["name"])
+    feat = ckpt.get("featurizer")
+    if not isinstance(feat, dict) or not isinstance(feat.get("name"), str):
+        raise CheckpointError(
+            f"{path} is an incomplete molpt checkpoint: it has no featurizer record "
+            "(key 'featurizer' with a name), so its encoder's inputs are unknown"
+        )
+    for key in ("encoder_config", "encoder_state"):
+        if not isinstance(ckpt.get(key), dict):
+            raise CheckpointError(f"{path} is an incomplete molpt checkpoint: no {key!r}")
+    try:
+        current = get_spec(feat["name"])
+    except KeyError:
+        raise CheckpointError(
+            f"{path} uses featurizer {feat['name']!r}, which this molpt does not know"
+        ) from None
     if feat.get("version") != current.version:
         raise CheckpointError(
             f"{path} used featurizer {feat['name']} version {feat.get('version')}, "

@@ -43,7 +43,7 @@ from molpt.train.checkpoint import (
     save_checkpoint,
 )
 from molpt.train.device import autocast, resolve_device
-from molpt.utils import atomic_write_json, file_sha256, seed_everything
+from molpt.utils import atomic_write_json, check_output_dir, file_sha256, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +177,18 @@ def downstream_holdout_keys(
 
 
 def _load_graph_file(path: Path) -> tuple[GraphSet, dict] | None:
-    if path.suffix != ".pt" or not path.is_file():
+    """A ``.pt`` graph file (never read as a table); None for anything else."""
+    if path.suffix != ".pt":
         return None
+    if not path.is_file():
+        raise FileNotFoundError(f"--data: no such graph file: {path}")
     try:
         return GraphSet.load(path)
-    except CorruptCacheError:
-        return None
+    except CorruptCacheError as exc:
+        raise ValueError(
+            f"--data {path} is not a readable molpt graph file ({str(exc).split(': ', 1)[-1]}); "
+            "write it again with `molpt featurize`"
+        ) from None
 
 
 def prepare_data(
@@ -206,6 +212,7 @@ def prepare_data(
         else:
             from molpt.data import load_dataset
 
+            needs_labels = OBJECTIVES.get(cfg.objective).needs_labels
             ds = load_dataset(
                 str(cfg.data),
                 featurizer=cfg.featurizer,
@@ -213,6 +220,9 @@ def prepare_data(
                 workers=cfg.workers,
                 limit=cfg.limit,
                 progress=progress,
+                # a self-supervised objective reads only the SMILES (other columns may be
+                # names or ids); a supervised one takes every other column as a label
+                task_cols=None if needs_labels else [],
             )
             graphs, task_type = ds.graphs, ds.task_type
             prov = {
@@ -373,11 +383,108 @@ def pretrain(
             dist.destroy_process_group()
 
 
+#: train_config fields a resumed run must share with its checkpoint (epochs may grow;
+#: device, threads, workers, folders and --init do not change what is trained)
+RESUME_FIELDS = (
+    "objective", "featurizer", "encoder", "num_layers", "hidden_dim", "dropout", "jk",
+    "batch_size", "lr", "weight_decay", "seed", "limit", "split", "part", "split_seed",
+    "exclude_downstream", "exclude_split", "bf16", "options",
+)  # fmt: skip
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def check_resume(ckpt: dict[str, Any], cfg: PretrainConfig, path: Path) -> None:
+    """Refuse to continue ``ckpt`` with a run that differs in what it trains.
+
+    Raises:
+        CheckpointError: one line naming the first differing field and both values.
+    """
+    old = ckpt.get("train_config", {})
+    new = cfg.to_dict()
+    if cfg.objective in OBJECTIVES:  # compare the objective's resolved options
+        old_opts, new_opts = old.get("options", {}), dict(cfg.options)
+        if ckpt.get("objective", {}).get("name") == cfg.objective:
+            defaults = dict(ckpt["objective"].get("config", {}))
+            old_opts, new_opts = {**defaults, **old_opts}, {**defaults, **new_opts}
+        old, new = {**old, "options": old_opts}, {**new, "options": new_opts}
+    for key in RESUME_FIELDS:
+        if key in old and not _same(old[key], new[key]):
+            raise CheckpointError(
+                f"--resume: {path} was trained with {key}={old[key]!r}, this run asks for "
+                f"{key}={new[key]!r}; pass the same value or choose another --out"
+            )
+    if cfg.epochs < int(ckpt.get("epoch", 0)):
+        raise CheckpointError(
+            f"--resume: {path} has already trained {ckpt['epoch']} epochs, more than "
+            f"--epochs {cfg.epochs}"
+        )
+
+
+def check_resume_data(ckpt: dict[str, Any], prov: dict[str, Any], path: Path) -> None:
+    """Refuse to continue ``ckpt`` on other data (name or content hash)."""
+    old = ckpt.get("data", {})
+    for key in ("name", "sha256", "split", "part", "split_seed", "num_graphs"):
+        a, b = old.get(key), prov.get(key)
+        if a is not None and b is not None and a != b:
+            raise CheckpointError(
+                f"--resume: {path} was trained on data with {key}={a!r}, this run's data has "
+                f"{key}={b!r}; pass the same --data or choose another --out"
+            )
+
+
+def check_objective_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse an option the objective does not take, or a value of the wrong type.
+
+    Raises:
+        ValueError: naming the option and the objective's valid options.
+    """
+    import inspect
+
+    cls = OBJECTIVES.get(name)
+    params = {
+        k: p for k, p in inspect.signature(cls.__init__).parameters.items()
+        if k not in ("self", "encoder") and p.kind is not p.VAR_KEYWORD
+    }  # fmt: skip
+    valid = ", ".join(f"{k}={p.default!r}" for k, p in params.items()) or "none"
+    for key, value in options.items():
+        if key not in params:
+            raise ValueError(
+                f"objective {name!r} has no option {key!r} (-o/--option); valid options: {valid}"
+            )
+        default = params[key].default
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise ValueError(
+                f"objective {name!r} option {key!r} must be a {type(default).__name__} "
+                f"(default {default!r}), got {value!r}; valid options: {valid}"
+            )
+
+
 def _pretrain(
     cfg: PretrainConfig, progress: bool, graphs: GraphSet | None, di: DistInfo
 ) -> Path:
-    if cfg.epochs < 0 or cfg.batch_size < 1:
-        raise ValueError("epochs must be >= 0 and batch_size >= 1")
+    if cfg.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {cfg.batch_size}")
+    check_objective_options(cfg.objective, dict(cfg.options))
     device = resolve_device(cfg.device)
     if di.enabled and device.type == "cuda":
         device = torch.device("cuda", di.local_rank)
@@ -399,15 +506,25 @@ def _pretrain(
             raise CheckpointError(
                 f"{ckpt_path} was pretrained with objective {done!r}, not {cfg.objective!r}"
             )
+        check_resume(resume_ckpt, cfg, ckpt_path)
     elif ckpt_path.exists():
         raise ValueError(
             f"{ckpt_path} already exists; pass --resume to continue it or choose another --out"
         )
+    if di.rank == 0:
+        check_output_dir(out, "--out")
     if cfg.init is not None:
         # validate early (one-line errors before any data loading)
         check_featurizer(load_checkpoint(cfg.init), cfg.featurizer, cfg.init)
 
     data = prepare_data(cfg, graphs, progress=progress and di.rank == 0)
+    sessions: list[dict[str, Any]] = []
+    if resume_ckpt is not None:
+        check_resume_data(resume_ckpt, data.provenance, ckpt_path)
+        # provenance is append-only: the first session's data record stays as it was
+        data.provenance = dict(resume_ckpt.get("data", data.provenance))
+        sessions = list(resume_ckpt.get("sessions", []))
+    sessions.append(_session(cfg, resume_ckpt))
     seed_everything(cfg.seed)
     encoder, objective = _build(cfg, data)
     objective.to(device)
@@ -506,7 +623,9 @@ def _pretrain(
             record[k] = v / max(total_graphs, 1)
         history.append(record)
         if is_main:
-            _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history)
+            _write(
+                ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history, sessions
+            )
             if bar is None:
                 log.info(
                     "epoch %d/%d loss %.4f %s %.4f  %.0f graphs/s",
@@ -517,9 +636,23 @@ def _pretrain(
             import torch.distributed as dist
 
             dist.barrier()
-    if is_main and not ckpt_path.exists():  # epochs == 0: still write the initial state
-        _write(ckpt_path, hist_path, cfg, objective, optimizer, data, 0, history)
     return ckpt_path
+
+
+def _session(cfg: PretrainConfig, resumed: dict[str, Any] | None) -> dict[str, Any]:
+    """One entry of the checkpoint's append-only list of training sessions."""
+    import datetime as dt
+
+    import molpt
+
+    return {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "from_epoch": int(resumed["epoch"]) if resumed is not None else 0,
+        "epochs": cfg.epochs,
+        "data": str(cfg.data),
+        "device": cfg.device,
+        "molpt_version": molpt.__version__,
+    }
 
 
 def _write(
@@ -531,6 +664,7 @@ def _write(
     data: PretrainData,
     epoch: int,
     history: list[dict[str, Any]],
+    sessions: list[dict[str, Any]] | None = None,
 ) -> None:
     payload = {
         "kind": "pretrain",
@@ -548,6 +682,7 @@ def _write(
         "optimizer_state": optimizer.state_dict(),
         "rng": {"scheme": "reseeded per epoch from (seed, epoch, rank)", "seed": cfg.seed},
         "history": history,
+        "sessions": list(sessions or []),
     }
     save_checkpoint(ckpt_path, payload)
     atomic_write_json(hist_path, history)
@@ -556,6 +691,9 @@ def _write(
 __all__ = [
     "PretrainConfig",
     "PretrainData",
+    "check_objective_options",
+    "check_resume",
+    "check_resume_data",
     "downstream_holdout_keys",
     "inchikey_block",
     "prepare_data",

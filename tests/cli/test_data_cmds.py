@@ -74,6 +74,8 @@ def test_featurize_custom_file_with_invalid_row(run, tmp_path):
     p.write_text("Compound,SMILES,pIC50\na,CCO,5.1\nb,C1CC,6.0\nc,[Na+].[Cl-],7.2\n")
     out = tmp_path / "out" / "mine.pt"
     r = run("featurize", p, "--featurizer", "rich", "--out", out)
+    assert r.exit_code == 2 and "column 'Compound'" in r.output  # not numeric: no label
+    r = run("featurize", p, "--featurizer", "rich", "--out", out, "--tasks", "pIC50")
     assert r.exit_code == 0, r.output
     assert "2 valid, 1 invalid of 3" in r.output
     report = tmp_path / "out" / "mine.pt.invalid.csv"
@@ -88,7 +90,7 @@ def test_featurize_custom_file_with_invalid_row(run, tmp_path):
 def test_featurize_smiles_column_option(run, tmp_path):
     p = tmp_path / "two.csv"
     p.write_text("a,b\nCCO,CCN\nC,N\n")
-    r = run("featurize", p, "--smiles-col", "b", "--json", "--limit", "1")
+    r = run("featurize", p, "--smiles-col", "b", "--tasks", "", "--json", "--limit", "1")
     doc = json.loads(r.output)
     assert doc["valid"] == 1 and doc["total"] == 1
     assert GraphSet.load(tmp_path / "two.basic.pt")[0].smiles == ["CCN"]

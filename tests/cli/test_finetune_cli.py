@@ -44,6 +44,9 @@ def test_finetune_custom_csv(runner, data_dir, tmp_cache, tmp_path):
     cols = pd.read_csv(tmp_path / "o" / "predictions.csv").columns.tolist()
     assert cols == ["smiles", "active_true", "active_pred"]
     r = runner.invoke(app, [*base, "--tasks", "logp", "--task-type", "regression"])
+    assert r.exit_code == 2 and "--overwrite" in r.output  # never silently replaced
+    r = runner.invoke(app, [*base, "--tasks", "logp", "--task-type", "regression",
+                            "--overwrite"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "rmse" in r.output
 

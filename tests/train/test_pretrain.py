@@ -73,11 +73,12 @@ def test_resume_with_other_featurizer_or_objective_fails(tmp_path, data_dir, tmp
 def test_init_loads_encoder_and_checks_featurizer(tmp_path, data_dir, tmp_cache):
     first = pretrain(_cfg(tmp_path, "first", epochs=1), progress=False)
     second = pretrain(
-        _cfg(tmp_path, "second", epochs=0, objective="infomax", init=first), progress=False
+        _cfg(tmp_path, "second", epochs=1, lr=0.0, objective="infomax", init=first), False
     )
     a, b = load_checkpoint(first), load_checkpoint(second)
-    for k in a["encoder_state"]:
-        assert torch.equal(a["encoder_state"][k], b["encoder_state"][k])
+    for k in a["encoder_state"]:  # weights start from --init (lr 0: BatchNorm stats move)
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert torch.equal(a["encoder_state"][k], b["encoder_state"][k]), k
     with pytest.raises(CheckpointError, match="featurizer"):
         pretrain(_cfg(tmp_path, "third", featurizer="rich", init=first), progress=False)
     with pytest.raises(CheckpointError, match="does not match"):
