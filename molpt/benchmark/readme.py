@@ -182,23 +182,28 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                       "values averaged over the same datasets (molpt: mean [95% CI]):", "",
                       _table(["method", "reference", "datasets", "molpt", "published", "Δ",
                               "published inside CI?"], rows), ""]  # fmt: skip
-        for r in f.paper[f.paper["kind"] == "dataset"].to_dict("records"):
+        for r in f.paper.to_dict("records"):
             pub = _num(r["published"])
             if pub is None:
                 continue
             inside = _truthy(r.get("inside_ci"))
             complete = _truthy(r.get("complete"))
-            what = (f"`{f.name}` {r['dataset']} `{r['method']}` (molpt "
+            where = (r["dataset"] if r["kind"] == "dataset" else
+                     f"avg over {str(r['dataset']).replace('+', ', ')}")  # fmt: skip
+            what = (f"`{f.name}` {where} `{r['method']}` (molpt "
                     f"{r['molpt_mean']:.1f}, {str(r['source']).split(',')[0]} {pub:.1f}, "
                     f"Δ {r['delta']:+.1f})")  # fmt: skip
             if not complete:
+                unit = "seeds" if r["kind"] == "dataset" else "runs"
                 reading["running"].append(what + f": {int(r['n_done'])}/{int(r['n_planned'])} "
-                                          "seeds so far")  # fmt: skip
+                                          f"{unit} so far")  # fmt: skip
             elif inside:
                 reading["yes"].append(what)
             elif inside is False:
                 known = r.get("known_difference")
-                known = known if isinstance(known, str) and known else "not yet explained"
+                known = known if isinstance(known, str) and known else (
+                    "see the per-dataset lines" if r["kind"] == "average"
+                    else "not yet explained")  # fmt: skip
                 reading["no"].append(what + f"; known to differ: {known}")
             else:
                 reading["other"].append(what + ": too few seeds for a CI")

@@ -253,13 +253,16 @@ def device_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Which device produced which rows: count, commits, molpt versions, compute."""
     out = []
     f = frame.copy()
-    for c in ("device", "git_commit", "molpt_version", "timestamp"):
-        f[c] = f[c].astype(str) if c in f else "unknown"
+    for c in ("device", "git_commit", "molpt_version", "timestamp", "precision"):
+        missing = "fp32" if c == "precision" else "unknown"
+        f[c] = [missing if (v is None or (isinstance(v, float) and v != v)) else str(v)
+                for v in f[c]] if c in f else missing  # fmt: skip
     for dev, g in f.groupby("device", sort=False):
         out.append(dict(
             device=dev, rows=len(g),
             commits=sorted({c[:10] for c in g["git_commit"]}),
             versions=sorted(set(g["molpt_version"])),
+            precisions=sorted(set(g["precision"])),
             minutes=pd.to_numeric(g.get("seconds"), errors="coerce").sum() / 60,
             methods=list(dict.fromkeys(g["method"].astype(str))),
             first=min(g["timestamp"]), last=max(g["timestamp"]),
@@ -903,13 +906,14 @@ def _progress_section(c: _Context) -> list[str]:
 
 def _devices_section(c: _Context) -> list[str]:
     rows = [[d["device"], str(d["rows"]), ", ".join(d["commits"]), ", ".join(d["versions"]),
-             f"{d['minutes']:.1f}", ", ".join(f"`{m}`" for m in d["methods"]),
+             ", ".join(d["precisions"]), f"{d['minutes']:.1f}",
+             ", ".join(f"`{m}`" for m in d["methods"]),
              f"{d['first']} … {d['last']}"] for d in device_rows(c.frame)]  # fmt: skip
     return ["## Where the rows came from", "",
             "Rows from several machines merge into one `results.csv`; each row keeps the device "
             "and the git commit that produced it.", "",
-            _table(["device", "rows", "commit(s)", "molpt", "fine-tuning min", "methods",
-                    "time range"], rows), ""]  # fmt: skip
+            _table(["device", "rows", "commit(s)", "molpt", "precision", "fine-tuning min",
+                    "methods", "time range"], rows), ""]  # fmt: skip
 
 
 def _notes_section(c: _Context, seeds: list[int]) -> list[str]:

@@ -102,8 +102,8 @@ def test_partial_study_against_the_paper(tmp_path):
     assert "bace · `none` vs Hu et al. 2020, Table 1: published 70.1 outside" in md
     assert "(partial: 7/10 seeds): BACE: crafted difference for the test" in md
     # devices and commits
-    assert "| cpu | 14 | aaaaaaaaaa | 0.1.0 |" in md
-    assert "| cuda:NVIDIA H200 | 3 | bbbbbbbbbb | 0.1.0 |" in md
+    assert "| cpu | 14 | aaaaaaaaaa | 0.1.0 | fp32 |" in md
+    assert "| cuda:NVIDIA H200 | 3 | bbbbbbbbbb | 0.1.0 | fp32 |" in md
     assert "device: cpu (14 rows); cuda:NVIDIA H200 (3 rows)" in md
     # summary.csv carries the plan and the published value
     s = pd.read_csv(tmp_path / "summary.csv").set_index("dataset")
@@ -242,6 +242,7 @@ def test_readme_section_from_results_files(tmp_path):
     assert (f"bace `none` (molpt {bace:.1f}, Hu et al. 2020 70.1, Δ {bace - 70.1:+.1f}): 7/10 "
             "seeds so far") in reading
     assert "Does not reproduce yet (published value outside the CI): nothing." in reading
+    assert "`paper_test` avg over bbbp, bace `none`" in reading and "17/20 runs so far" in reading
     # rerendering the written README changes nothing (derived, stable: no timestamps)
     readme.write_text(text)
     assert update_readme(readme, results, studies)[1] is False
