@@ -916,6 +916,29 @@ def _devices_section(c: _Context) -> list[str]:
                     "methods", "time range"], rows), ""]  # fmt: skip
 
 
+def _off_study_notes(frame: pd.DataFrame, study) -> list[str]:
+    """Rows whose training settings differ from the study's (e.g. a smoke run with
+    ``--epochs 1`` into the same folder): they count as done but are not the study's."""
+    from molpt.benchmark.grid import get_profile
+
+    profile = get_profile(study.profile)
+    out = []
+    for key in ("epochs", "batch_size", "lr", "dropout", "limit", "num_layers", "hidden_dim"):
+        if key not in frame:
+            continue
+        want = study.grid.get(key, getattr(profile, key))
+        if key in ("num_layers", "hidden_dim") and study.checkpoints:
+            continue  # the checkpoints' architecture decides
+        got = pd.to_numeric(frame[key], errors="coerce")
+        off = got.notna() if want is None else ~np.isclose(got.fillna(-1.0), float(want))
+        if off.any():
+            vals = ", ".join(str(v) for v in dict.fromkeys(frame.loc[off, key].tolist()))
+            out.append(f"{int(off.sum())} row(s) have {key} = {vals} instead of the study's "
+                       f"{'all molecules' if want is None else want}: they are counted as "
+                       "done here but are not the study's protocol.")  # fmt: skip
+    return out
+
+
 def _notes_section(c: _Context, seeds: list[int]) -> list[str]:
     frame, summary = c.frame, c.summary
     notes = []
@@ -953,6 +976,7 @@ def _notes_section(c: _Context, seeds: list[int]) -> list[str]:
             "deterministic scaffold split (Sun et al. 2022): compare methods within a split."
         )
     if c.study is not None:
+        notes += _off_study_notes(frame, c.study)
         notes += c.study.notes
     notes += c.read_notes
     for e in c.pending_errors[:10]:

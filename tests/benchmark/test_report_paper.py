@@ -113,6 +113,19 @@ def test_partial_study_against_the_paper(tmp_path):
     assert (tmp_path / "paper.csv").is_file() and (tmp_path / "published.png").is_file()
 
 
+def test_rows_off_the_study_settings_are_flagged(tmp_path):
+    store = _partial_study(tmp_path)
+    r = _row("clintox", 0, "none", 0.6)
+    cfg = {k: r[k] for k in ("dataset", "split", "split_seed", "seed", "method", "featurizer",
+                             "strategy", "batch_size", "lr", "dropout", "encoder",
+                             "num_layers", "hidden_dim", "checkpoint")}  # fmt: skip
+    cfg.update(epochs=1, limit=200)
+    store.append({**r, **cfg, "job_id": job_id(cfg)})
+    md = write_report(tmp_path).report_md.read_text()
+    assert "1 row(s) have epochs = 1 instead of the study's 100" in md
+    assert "1 row(s) have limit = 200.0 instead of the study's all molecules" in md
+
+
 def test_gains_pair_each_method_with_its_own_twin(tmp_path):
     """A GIN and a GCN family in one file: each pretrained method is compared with the
     random-init twin named in its ``baseline`` column, never with the other architecture."""

@@ -184,6 +184,7 @@ def test_tiny_study_end_to_end_through_the_cli(data_dir, tmp_cache, tmp_path):
     assert "published avg over these 1 sets; the paper's 8-set avg is 67.0" in md
     assert "| `none` | 2/2 | 0/2 (running or to do) |" in md  # progress: sider not started
     assert "## Where the rows came from" in md and "| cpu | 2 |" in md
+    assert "instead of the study's" not in md  # the rows follow the study's settings
     # the second sitting finishes the study; nothing is rerun
     r = CliRunner().invoke(app, base)
     assert r.exit_code == 0, r.output
