@@ -710,6 +710,15 @@ def _gains_section(c: _Context) -> list[str]:
         "p. The paired t-test p is shown for reference.",
         "",
     ]
+    prog = {tuple(str(r[k]) for k in CELL): r for r in c.progress.to_dict("records")}
+
+    def n_text(r: dict[str, Any]) -> str:
+        """Pairs, with '/planned, partial' while either side still has seeds to run."""
+        planned = [prog.get((str(r["dataset"]), str(r["split"]), str(r["featurizer"]),
+                             str(r["strategy"]), str(m))) for m in (r["method"], r["baseline"])]
+        p = max([int(x["n_planned"]) for x in planned if x is not None] or [r["n_pairs"]])
+        return str(r["n_pairs"]) if r["n_pairs"] >= p else f"{r['n_pairs']}/{p} *partial*"
+
     rows = []
     for r in gains.to_dict("records"):
         scale = 100 if r["metric"] in PERCENT_METRICS else 1
@@ -717,7 +726,7 @@ def _gains_section(c: _Context) -> list[str]:
               if not math.isnan(r["ci_low"]) else "–")  # fmt: skip
         rows.append([
             _setting_label(r, keys), r["dataset"], f"`{r['method']}`", f"`{r['baseline']}`",
-            str(r["n_pairs"]), f"{r['gain'] * scale:+.2f} {ci}", f"{r['last_gain'] * scale:+.2f}",
+            n_text(r), f"{r['gain'] * scale:+.2f} {ci}", f"{r['last_gain'] * scale:+.2f}",
             _p(r["p_wilcoxon"]), _p(r["p_wilcoxon_holm"]), _p(r["p_ttest"]),
             f"**{r['verdict']}**" if r["verdict"].startswith("significant") else r["verdict"],
         ])  # fmt: skip

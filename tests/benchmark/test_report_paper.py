@@ -174,6 +174,9 @@ def test_old_files_without_baseline_column_use_none(tmp_path):
     # the MOSES-pretrained attrmask is set beside Hu's AttrMasking row
     assert "`attrmask_moses`** vs Hu et al. 2020, Table 1 (gin, attrmask)" in md
     assert "Complete: all 6 planned jobs finished." in md  # no study, no grid: rows = plan
+    (tmp_path / "study.toml").write_text('name = "s"\n[grid]\ndatasets = ["bbbp"]\n')
+    md = write_report(tmp_path).report_md.read_text()  # planned: 10 seeds
+    assert "| bbbp | `attrmask_moses` | `none` | 3/10 *partial* | +2.00" in md
 
 
 @pytest.mark.parametrize("method,encoder,expected", [
