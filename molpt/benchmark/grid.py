@@ -49,6 +49,9 @@ class Profile:
     limit: int | None = None
     #: pretraining run when no --checkpoint is given (quick profile): PretrainConfig kwargs
     pretrain: dict[str, Any] | None = None
+    #: published encoders (``molpt checkpoints`` names) compared when no --checkpoint is
+    #: given and the architecture is the profile's; each gets its own random-init twin
+    published: list[str] = field(default_factory=list)
     #: default local processes when --workers is not given; 0 = one per CPU core (max 4)
     #: on CPU-only machines (small models run faster as single-threaded processes than as
     #: one process with several threads, and degrade gracefully on a shared machine)
@@ -58,8 +61,9 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="smoke benchmark: a briefly pretrained attrmask GIN vs no pretraining on "
-        "two small sets; minutes on a laptop, NOT comparable to published numbers",
+        description="smoke benchmark: Hu et al.'s published GCN (supervised + context "
+        "prediction) and a briefly pretrained attrmask GIN, each against its random-init twin, "
+        "on two small sets; minutes on a laptop, NOT comparable to published numbers",
         datasets=["bbbp", "bace"],
         splits=["scaffold", "balanced_scaffold"],
         seeds=[0, 1, 2],
@@ -70,6 +74,7 @@ PROFILES: dict[str, Profile] = {
         pretrain=dict(
             objective="attrmask", data="moses", limit=10000, epochs=1, batch_size=256, lr=1e-3
         ),
+        published=["hu2020/gcn_supervised_contextpred"],
         workers=0,
     ),
     "hu2020": Profile(
@@ -146,21 +151,43 @@ def parse_seeds(value: str | None) -> list[int] | None:
     return sorted(seeds)
 
 
-def parse_checkpoints(items: list[str] | None) -> dict[str, str]:
-    """``["attrmask=runs/a/checkpoint.pt", ...]`` -> ordered {name: path}."""
+def parse_checkpoints(
+    items: list[str] | None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, str]:
+    """``--checkpoint`` values -> ordered {method name: local molpt checkpoint path}.
+
+    Each item is ``NAME=PATH`` or a bare published encoder name (``molpt checkpoints``),
+    which is then its own method name: ``hu2020/gcn_supervised_contextpred``.  PATH may be a
+    published name too.  Published names are resolved here (found under the checkpoint
+    root, else downloaded and checked, then imported once and cached), so the grid and the
+    training code only ever see file paths.
+    """
+    from molpt.published.catalogue import CATALOGUE
+    from molpt.published.resolve import resolve_checkpoint
+
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, path = item.partition("=")
         name, path = name.strip(), path.strip()
-        if not sep or not name or not path:
-            raise ValueError(f"--checkpoint expects NAME=PATH, got {item!r}")
-        if name == NONE_METHOD:
-            raise ValueError("--checkpoint name 'none' is reserved for no pretraining")
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
-            raise ValueError(f"--checkpoint name {name!r}: use letters, digits, _ . + -")
+        if not sep and name in CATALOGUE:
+            path = name
+        elif not sep or not name or not path:
+            raise ValueError(
+                f"--checkpoint expects NAME=PATH or a published encoder name "
+                f"(`molpt checkpoints` lists them), got {item!r}"
+            )
+        if name == NONE_METHOD or name.startswith(NONE_METHOD + "-"):
+            raise ValueError(
+                f"--checkpoint name {name!r}: names starting with 'none' are reserved for "
+                "the random-init baselines"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*", name):
+            raise ValueError(f"--checkpoint name {name!r}: use letters, digits, _ . + - /")
         if name in out:
             raise ValueError(f"--checkpoint name {name!r} given twice")
-        out[name] = path
+        out[name] = str(resolve_checkpoint(path, checkpoint_dir, progress=progress))
     return out
 
 
@@ -187,6 +214,11 @@ class GridSpec:
     limit: int | None
     checkpoints: dict[str, str] = field(default_factory=dict)
     pretrain: dict[str, Any] | None = None
+    #: the profile's published encoders, resolved: {catalogue name: molpt checkpoint path}
+    #: (expand_grid adds them to the checkpoints it is given)
+    published: dict[str, str] = field(default_factory=dict)
+    #: one-line notes from resolving the grid (a published encoder that was unavailable)
+    notes: list[str] = field(default_factory=list)
     #: bf16 autocast in fine-tuning (opt-in, ``--bf16``); every profile runs fp32 by default
     bf16: bool = False
 
@@ -210,8 +242,17 @@ def resolve_grid(
     lr: float | None = None,
     dropout: float | None = None,
     bf16: bool = False,
+    published: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
 ) -> GridSpec:
-    """Apply explicit options over a profile's values and validate every name."""
+    """Apply explicit options over a profile's values and validate every name.
+
+    ``published=True`` (the CLI's choice) also resolves the profile's published encoders
+    (under ``checkpoint_dir``, else ``$MOLPT_CHECKPOINTS``, else ``./checkpoints``; fetched
+    and imported when needed) unless ``checkpoints`` or an architecture override is given;
+    one that cannot be found, fetched or verified becomes a one-line note in ``notes``.
+    """
     from molpt.data.catalogue import DATASETS
     from molpt.data.splits import SPLITS
     from molpt.featurize.featurizers import FEATURIZERS
@@ -266,7 +307,33 @@ def resolve_grid(
         vals = getattr(spec, key)
         if len(set(vals)) != len(vals):
             raise ValueError(f"--{key} lists a value twice: {','.join(vals)}")
+    if published and p.published and not checkpoints:
+        if num_layers is not None or hidden_dim is not None:
+            spec.notes.append(
+                f"published encoder(s) {', '.join(p.published)} left out: --num-layers / "
+                "--hidden-dim change the profile's architecture"
+            )
+        else:
+            spec.published, notes = resolve_published(p.published, checkpoint_dir, progress)
+            spec.notes += notes
     return spec
+
+
+def resolve_published(
+    names: list[str], checkpoint_dir: str | Path | None = None, progress: bool = True
+) -> tuple[dict[str, str], list[str]]:
+    """Published encoder names -> ({name: molpt checkpoint path}, notes on the ones that
+    could not be found, fetched, verified or imported)."""
+    from molpt.published.resolve import resolve_checkpoint
+
+    paths: dict[str, str] = {}
+    notes: list[str] = []
+    for name in names:
+        try:
+            paths[name] = str(resolve_checkpoint(name, checkpoint_dir, progress=progress))
+        except (OSError, ValueError) as exc:  # unavailable, checksum mismatch, bad file
+            notes.append(f"{name} not run: {str(exc).splitlines()[0]}")
+    return paths, notes
 
 
 @dataclass
@@ -287,10 +354,17 @@ class Job:
 
 
 def job_id(config: dict[str, Any]) -> str:
-    """First 16 hex digits of the sha256 of the canonical JSON of ``config`` minus paths."""
-    ident = {k: v for k, v in config.items() if k != "checkpoint"}
+    """First 16 hex digits of the sha256 of the canonical JSON of ``config`` minus paths.
+
+    ``checkpoint`` (a path: moving a file keeps the id) and ``baseline`` (which twin a row
+    is compared with: a report matter, not part of what is trained) are left out.
+    """
+    ident = {k: v for k, v in config.items() if k not in _NOT_IN_JOB_ID}
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_NOT_IN_JOB_ID = ("checkpoint", "baseline")
 
 
 @dataclass
@@ -303,12 +377,17 @@ class CheckpointInfo:
 
 
 def inspect_checkpoints(checkpoints: dict[str, str]) -> dict[str, CheckpointInfo]:
-    """Load each checkpoint's header (featurizer, encoder config) and content hash."""
+    """Load each checkpoint's header (featurizer, encoder config) and content hash.
+
+    A value may also be a published encoder name (resolved to its imported checkpoint).
+    """
+    from molpt.published.resolve import resolve_checkpoint
     from molpt.train.checkpoint import load_checkpoint
     from molpt.utils import file_sha256
 
     out = {}
-    for name, path in checkpoints.items():
+    for name, ref in checkpoints.items():
+        path = resolve_checkpoint(ref, progress=False)
         ck = load_checkpoint(path)
         out[name] = CheckpointInfo(
             name=name,
@@ -330,82 +409,109 @@ def _architecture(encoder_config: dict[str, Any], spec: GridSpec) -> dict[str, A
     }
 
 
-def _baseline_architecture(
-    spec: GridSpec, ckpts: dict[str, CheckpointInfo], featurizer: str, notes: list[str]
-) -> dict[str, Any]:
-    """Architecture of the ``none`` baseline: the checkpoints' own when they all share one.
+def twin_name(arch: dict[str, Any]) -> str:
+    """Method name of the random-init twin of an architecture: ``none-gcn5x300``."""
+    name = f"{NONE_METHOD}-{arch['encoder']}{arch['num_layers']}x{arch['hidden_dim']}"
+    return name if arch.get("jk", "last") == "last" else f"{name}-{arch['jk']}"
 
-    A gain over ``none`` must come from the pretrained weights, not from a different model
-    size, so the random-init twin copies the pretrained encoders' architecture.  When the
-    checkpoints disagree, the profile's architecture is used and a note says so.
+
+def baselines(
+    spec: GridSpec, ckpts: dict[str, CheckpointInfo], featurizer: str
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+    """The random-init twins of one featurizer's cells and which twin each checkpoint has.
+
+    A gain must come from the pretrained weights, not from a different model, so every
+    pretrained architecture is compared with a freshly initialised copy of itself.  With
+    one architecture (or no checkpoint: the profile's) the twin is called ``none``; with
+    several, each architecture gets its own, named after it (``none-gcn5x300``).
+
+    Returns:
+        ([(twin method name, architecture keys)], {checkpoint name: twin method name}).
     """
-    default = {"encoder": spec.encoder, "num_layers": spec.num_layers,
-               "hidden_dim": spec.hidden_dim, "jk": "last"}  # fmt: skip
-    archs = {
-        json.dumps(_architecture(c.encoder_config, spec), sort_keys=True)
-        for c in ckpts.values()
-        if c.featurizer == featurizer
-    }
-    if len(archs) == 1:
-        return json.loads(archs.pop())
-    if len(archs) > 1:
-        note = (
-            f"checkpoints for featurizer {featurizer!r} differ in architecture; the 'none' "
-            f"baseline uses the profile's {spec.encoder} {spec.num_layers}x{spec.hidden_dim}"
-        )
-        if note not in notes:
-            notes.append(note)
-    return default
+    archs: dict[str, dict[str, Any]] = {}
+    of: dict[str, str] = {}
+    for name, c in ckpts.items():
+        if c.featurizer != featurizer:
+            continue
+        arch = _architecture(c.encoder_config, spec)
+        key = json.dumps(arch, sort_keys=True)
+        archs.setdefault(key, arch)
+        of[name] = key
+    if len(archs) <= 1:
+        arch = next(iter(archs.values()), None) or {
+            "encoder": spec.encoder, "num_layers": spec.num_layers,
+            "hidden_dim": spec.hidden_dim, "jk": "last"}  # fmt: skip
+        return [(NONE_METHOD, arch)], {name: NONE_METHOD for name in of}
+    names = {key: twin_name(arch) for key, arch in archs.items()}
+    return [(names[k], a) for k, a in archs.items()], {n: names[k] for n, k in of.items()}
 
 
 def expand_grid(
     spec: GridSpec, checkpoints: dict[str, CheckpointInfo] | None = None
 ) -> tuple[list[Job], list[str]]:
-    """All jobs of the grid, in a stable order, plus notes on skipped cells."""
-    ckpts = checkpoints if checkpoints is not None else inspect_checkpoints(spec.checkpoints)
-    methods: list[str | None] = [None, *ckpts]
+    """All jobs of the grid, in a stable order, plus notes on skipped cells.
+
+    Per featurizer the methods are the random-init twins (see :func:`baselines`), then the
+    checkpoints (``checkpoints`` plus the profile's resolved published encoders,
+    ``spec.published``).  Every job config has ``baseline``: the twin it is compared with
+    (a twin's own name for a twin row); twin method names start with ``none``.
+    """
+    ckpts = dict(checkpoints if checkpoints is not None else inspect_checkpoints(spec.checkpoints))
+    extra = {n: p for n, p in spec.published.items() if n not in ckpts}
+    if extra:
+        ckpts.update(inspect_checkpoints(extra))
     jobs: list[Job] = []
-    notes: list[str] = []
+    notes: list[str] = list(spec.notes)
     skipped_pairs: set[tuple[str, str]] = set()
-    for ds, sp, feat, strat, method, seed in itertools.product(
-        spec.datasets, spec.splits, spec.featurizers, spec.strategies, methods, spec.seeds
-    ):
-        cfg: dict[str, Any] = {
-            "dataset": ds,
-            "split": sp,
-            "split_seed": seed if sp in SEEDED_SPLITS else 0,
-            "seed": seed,
-            "featurizer": feat,
-            "strategy": strat,
-            "epochs": spec.epochs,
-            "batch_size": spec.batch_size,
-            "lr": spec.lr,
-            "dropout": spec.dropout,
-            "limit": spec.limit,
-        }
-        if spec.bf16:  # only when on, so the ids of fp32 jobs are those of earlier versions
-            cfg["bf16"] = True
-        if method is None:
-            arch = _baseline_architecture(spec, ckpts, feat, notes)
-            cfg.update(method=NONE_METHOD, checkpoint=None, checkpoint_sha256=None, **arch)
-        else:
-            info = ckpts[method]
-            if info.featurizer != feat:
-                if (method, feat) not in skipped_pairs:
-                    skipped_pairs.add((method, feat))
-                    notes.append(
-                        f"checkpoint {method} was pretrained with featurizer "
-                        f"{info.featurizer!r}: skipped for featurizer {feat!r}"
-                    )
-                continue
-            ec = info.encoder_config
-            cfg.update(
-                method=method,
-                checkpoint=info.path,
-                checkpoint_sha256=info.sha256[:16],
-                **_architecture(ec, spec),
+    twins = {feat: baselines(spec, ckpts, feat) for feat in spec.featurizers}
+    for feat, (tw, _) in twins.items():
+        if len(tw) > 1:
+            notes.append(
+                f"checkpoints for featurizer {feat!r} have {len(tw)} architectures: each is "
+                f"compared with its own random-init twin ({', '.join(n for n, _ in tw)})"
             )
-        jobs.append(Job(cfg, job_id(cfg)))
+    for ds, sp, feat, strat in itertools.product(
+        spec.datasets, spec.splits, spec.featurizers, spec.strategies
+    ):
+        tw, twin_of = twins[feat]
+        methods: list[tuple[str, dict[str, Any] | None]] = [*tw, *((m, None) for m in ckpts)]
+        for (method, twin_arch), seed in itertools.product(methods, spec.seeds):
+            cfg: dict[str, Any] = {
+                "dataset": ds,
+                "split": sp,
+                "split_seed": seed if sp in SEEDED_SPLITS else 0,
+                "seed": seed,
+                "featurizer": feat,
+                "strategy": strat,
+                "epochs": spec.epochs,
+                "batch_size": spec.batch_size,
+                "lr": spec.lr,
+                "dropout": spec.dropout,
+                "limit": spec.limit,
+            }
+            if spec.bf16:  # only when on, so the ids of fp32 jobs are those of earlier versions
+                cfg["bf16"] = True
+            if twin_arch is not None:
+                cfg.update(method=method, checkpoint=None, checkpoint_sha256=None,
+                           baseline=method, **twin_arch)  # fmt: skip
+            else:
+                info = ckpts[method]
+                if info.featurizer != feat:
+                    if (method, feat) not in skipped_pairs:
+                        skipped_pairs.add((method, feat))
+                        notes.append(
+                            f"checkpoint {method} was pretrained with featurizer "
+                            f"{info.featurizer!r}: skipped for featurizer {feat!r}"
+                        )
+                    continue
+                cfg.update(
+                    method=method,
+                    checkpoint=info.path,
+                    checkpoint_sha256=info.sha256[:16],
+                    baseline=twin_of[method],
+                    **_architecture(info.encoder_config, spec),
+                )
+            jobs.append(Job(cfg, job_id(cfg)))
     return jobs, notes
 
 
@@ -455,5 +561,8 @@ __all__ = [
     "parse_checkpoints",
     "parse_list",
     "parse_seeds",
+    "baselines",
     "resolve_grid",
+    "resolve_published",
+    "twin_name",
 ]

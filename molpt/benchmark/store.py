@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+from molpt.benchmark.grid import NONE_METHOD
+
 log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.csv"
@@ -34,7 +36,7 @@ ERRORS_NAME = "errors.jsonl"
 CONFIG_COLUMNS = [
     "dataset", "split", "split_seed", "seed", "method", "featurizer", "strategy", "epochs",
     "batch_size", "lr", "dropout", "encoder", "num_layers", "hidden_dim", "limit",
-    "checkpoint", "checkpoint_sha256",
+    "checkpoint", "checkpoint_sha256", "baseline",
 ]  # fmt: skip
 METRIC_COLUMNS = [
     "metric", "test_at_best_valid", "last_test", "best_valid", "best_epoch", "tasks_scored",
@@ -111,6 +113,12 @@ class ResultsStore:
             extra = [k for k in row if k not in header]
             if extra:
                 log.debug("results.csv has no column(s) %s; not stored", extra)
+            if "baseline" not in header and row.get("baseline") not in (None, NONE_METHOD):
+                log.warning(
+                    "%s predates the baseline column: row %s (baseline %s) will read as "
+                    "compared with 'none'; use a new results folder for grids with several "
+                    "architectures", self.path, row.get("job_id"), row.get("baseline"),
+                )  # fmt: skip
             data = prefix + _csv_line([_cell(row.get(c)) for c in header])
             fh.seek(0, os.SEEK_END)
             fh.write(data)
@@ -157,6 +165,8 @@ class ResultsStore:
             good.append(cells)
         text = _csv_line(header).decode() + "".join(_csv_line(c).decode() for c in good)
         frame = pd.read_csv(io.StringIO(text), dtype={"job_id": str, "checkpoint_sha256": str})
+        if "baseline" not in frame.columns:  # written before per-architecture twins
+            frame["baseline"] = NONE_METHOD
         notes = []
         if torn:
             notes.append(

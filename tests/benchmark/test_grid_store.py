@@ -83,14 +83,76 @@ def test_none_baseline_copies_the_checkpoint_architecture():
     none = [j for j in jobs if j.method == "none"][0].config
     assert (none["num_layers"], none["hidden_dim"], none["jk"]) == (3, 64, "sum")
     assert not notes
-    # two checkpoints of different sizes: the baseline falls back to the profile, with a note
-    jobs, notes = expand_grid(spec, {"am": small, "big": _ck("big", "basic")})
-    none = [j for j in jobs if j.method == "none"][0].config
-    assert (none["num_layers"], none["hidden_dim"]) == (spec.num_layers, spec.hidden_dim)
-    assert any("differ in architecture" in n for n in notes)
+    assert {j.config["baseline"] for j in jobs} == {"none"}
     # no checkpoint at all: the profile's architecture
     jobs, _ = expand_grid(spec, {})
     assert jobs[0].config["hidden_dim"] == spec.hidden_dim
+    assert [j.config["baseline"] for j in jobs] == ["none"]
+
+
+def test_each_architecture_gets_its_own_twin():
+    spec = resolve_grid("quick", datasets=["bbbp"], splits=["scaffold"], seeds=[0, 1],
+                        featurizers=["basic", "rich"])  # fmt: skip
+    small = CheckpointInfo("am", "/ck/am.pt", "basic",
+                           {"conv": "gin", "num_layers": 3, "hidden_dim": 64}, "cd" * 32)
+    gcn = CheckpointInfo("hu2020/gcn_supervised_contextpred", "/ck/hu.pt", "basic",
+                         {"conv": "gcn", "num_layers": 5, "hidden_dim": 300}, "ef" * 32)
+    same_as_small = CheckpointInfo("am2", "/ck/am2.pt", "basic",
+                                   {"conv": "gin", "num_layers": 3, "hidden_dim": 64}, "01" * 32)
+    ckpts = {"am": small, "hu2020/gcn_supervised_contextpred": gcn, "am2": same_as_small}
+    jobs, notes = expand_grid(spec, ckpts)
+    basic = [j.config for j in jobs if j.config["featurizer"] == "basic"]
+    methods = list(dict.fromkeys(c["method"] for c in basic))
+    assert methods == ["none-gin3x64", "none-gcn5x300", "am",
+                       "hu2020/gcn_supervised_contextpred", "am2"]  # fmt: skip
+    by = {(c["method"], c["seed"]): c for c in basic}
+    twin = by[("none-gcn5x300", 0)]
+    assert (twin["encoder"], twin["num_layers"], twin["hidden_dim"]) == ("gcn", 5, 300)
+    assert twin["checkpoint"] is None and twin["baseline"] == "none-gcn5x300"
+    assert by[("none-gin3x64", 1)]["hidden_dim"] == 64
+    assert by[("hu2020/gcn_supervised_contextpred", 0)]["baseline"] == "none-gcn5x300"
+    assert by[("am", 0)]["baseline"] == by[("am2", 1)]["baseline"] == "none-gin3x64"
+    # every twin row is recognisable as a baseline, and is the baseline of some row
+    twins = {c["method"] for c in basic if c["checkpoint"] is None}
+    assert all(m.startswith("none") for m in twins)
+    assert twins == {c["baseline"] for c in basic}
+    assert any("2 architectures" in n for n in notes)
+    # a featurizer without checkpoints keeps the plain `none` of the profile's architecture
+    rich = [j.config for j in jobs if j.config["featurizer"] == "rich"]
+    assert {c["method"] for c in rich} == {"none"}
+    assert rich[0]["hidden_dim"] == spec.hidden_dim and rich[0]["baseline"] == "none"
+    assert len(jobs) == 2 * 5 + 2 and len({j.job_id for j in jobs}) == len(jobs)
+
+
+def test_baseline_is_not_part_of_the_job_id():
+    spec = resolve_grid("quick", datasets=["bbbp"], splits=["scaffold"], seeds=[0])
+    (job,), _ = expand_grid(spec, {})
+    assert job.config["baseline"] == "none"
+    without = {k: v for k, v in job.config.items() if k != "baseline"}
+    assert job_id(without) == job.job_id == job_id({**job.config, "baseline": "none-x"})
+    # the id of this `none` job is the one earlier molpt versions gave it (results resume)
+    assert job.job_id == "b48f0cc88cc14114"
+
+
+def test_store_reads_old_files_without_baseline(tmp_path):
+    assert COLUMNS.index("baseline") == COLUMNS.index("checkpoint_sha256") + 1
+    old_cols = [c for c in COLUMNS if c != "baseline"]
+    (tmp_path / "results.csv").write_text(
+        ",".join(old_cols) + "\n"
+        + ",".join({"dataset": "bbbp", "method": "none", "seed": "0",
+                    "job_id": "0123456789abcdef"}.get(c, "") for c in old_cols) + "\n"
+    )  # fmt: skip
+    st = ResultsStore(tmp_path)
+    frame = st.read().frame
+    assert frame["baseline"].tolist() == ["none"]
+    # appending to the old file keeps its header (append-only) and still reads
+    st.append(_row(5, job_id="fedcba9876543210", baseline="none"))
+    frame = st.read().frame
+    assert frame["baseline"].tolist() == ["none", "none"] and len(frame) == 2
+    # a new file stores the column
+    new = ResultsStore(tmp_path / "new")
+    new.append(_row(1, method="none-gcn5x300", baseline="none-gcn5x300"))
+    assert new.read().frame["baseline"].tolist() == ["none-gcn5x300"]
 
 
 def _row(i: int, **kw) -> dict:
