@@ -323,7 +323,8 @@ def merge_results(source: str | Path, target: str | Path) -> tuple[int, int]:
 
     Rows are matched by ``job_id``: rows already in ``target`` are skipped, the others are
     appended (with their ``device`` and ``git_commit`` as they were) and their
-    ``jobs/<job_id>/`` files copied (and ``study.toml`` when the target has none).
+    ``jobs/<job_id>/`` files copied (and ``study.toml`` when the target has none and is
+    named after the same study; slice-1 rows merged into a slice-2 folder keep its plan).
     Returns (appended, skipped).
     """
     import csv
@@ -351,7 +352,9 @@ def merge_results(source: str | Path, target: str | Path) -> tuple[int, int]:
             jd = src.job_dir(jid)
             if jd.is_dir() and not dst.job_dir(jid).exists():
                 shutil.copytree(jd, dst.job_dir(jid))
-    if (src.root / STUDY_COPY).is_file() and not (dst.root / STUDY_COPY).is_file():
+    src_study = study_of_results(src.root)
+    if (src_study is not None and src_study.name == dst.root.resolve().name
+            and not (dst.root / STUDY_COPY).is_file()):  # the same study run elsewhere
         shutil.copy2(src.root / STUDY_COPY, dst.root / STUDY_COPY)
     return added, skipped
 

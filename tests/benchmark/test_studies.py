@@ -114,7 +114,7 @@ def test_merge_results_from_another_machine(tmp_path):
         b.append(_row(s, "cuda:NVIDIA H200", "b" * 40))
     (b.job_dir(_row(4, "", "")["job_id"])).mkdir(parents=True)
     (b.job_dir(_row(4, "", "")["job_id"]) / "metrics.json").write_text("{}")
-    (tmp_path / "gpu" / "study.toml").write_text('name = "x"\n')
+    (tmp_path / "gpu" / "study.toml").write_text('name = "cpu"\n')  # folder = study name
     assert merge_results(tmp_path / "gpu", tmp_path / "cpu") == (3, 1)
     assert merge_results(tmp_path / "gpu", tmp_path / "cpu") == (0, 4)  # idempotent
     f = a.read().frame
@@ -125,6 +125,9 @@ def test_merge_results_from_another_machine(tmp_path):
     assert pd.isna(f["limit"]).all()  # empty cells stay empty
     with pytest.raises(FileNotFoundError):
         merge_results(tmp_path / "nothing", tmp_path / "cpu")
+    # another study's rows (slice 1 into slice 2): the target keeps its own plan
+    assert merge_results(tmp_path / "gpu", tmp_path / "other")[0] == 4
+    assert not (tmp_path / "other" / "study.toml").exists()
 
 
 def test_benchmark_cli_study_errors(tmp_path):
