@@ -167,7 +167,7 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                                                               or 0)  # fmt: skip
             if pub is not None:
                 pub_txt = f"{pub:.1f}" + ("" if len(ds) == p_over else
-                                          f" (over these {len(ds)} sets)")  # fmt: skip
+                                          f" (the same {len(ds)} sets)")  # fmt: skip
             elif p_avg is not None:
                 pub_txt = f"only the {p_over}-set avg is published ({p_avg:.1f})"
             else:

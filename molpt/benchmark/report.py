@@ -186,7 +186,7 @@ def dataset_averages(summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     for k, g in summary.groupby(setting + ["method", "metric"], sort=False, dropna=False):
         rec = dict(zip(setting + ["method", "metric"], k, strict=True))
         rec.update(
-            n_datasets=int(g["dataset"].nunique()),
+            n_datasets=int(g.loc[g["test_mean"].notna(), "dataset"].nunique()),
             test_mean=g["test_mean"].mean(),
             last_mean=g["last_mean"].mean(),
         )
@@ -724,9 +724,11 @@ def _gains_section(c: _Context) -> list[str]:
         scale = 100 if r["metric"] in PERCENT_METRICS else 1
         ci = (f"[{r['ci_low'] * scale:+.2f}, {r['ci_high'] * scale:+.2f}]"
               if not math.isnan(r["ci_low"]) else "–")  # fmt: skip
+        gain = "–" if _num(r["gain"]) is None else f"{r['gain'] * scale:+.2f} {ci}"
+        last = "–" if _num(r["last_gain"]) is None else f"{r['last_gain'] * scale:+.2f}"
         rows.append([
             _setting_label(r, keys), r["dataset"], f"`{r['method']}`", f"`{r['baseline']}`",
-            n_text(r), f"{r['gain'] * scale:+.2f} {ci}", f"{r['last_gain'] * scale:+.2f}",
+            n_text(r), gain, last,
             _p(r["p_wilcoxon"]), _p(r["p_wilcoxon_holm"]), _p(r["p_ttest"]),
             f"**{r['verdict']}**" if r["verdict"].startswith("significant") else r["verdict"],
         ])  # fmt: skip
@@ -793,6 +795,10 @@ def _published_gain(r: dict[str, Any], baseline: str, c: _Context) -> str:
     return "–"
 
 
+def _these(n: int) -> str:
+    return "this 1 set" if n == 1 else f"these {n} sets"
+
+
 def _num(v) -> float | None:
     """A float, or None for None / NaN / non-numbers."""
     try:
@@ -844,11 +850,11 @@ def _paper_section(c: _Context) -> list[str]:
                 p_over = int(_num(r.get("paper_average_over")) or 0)
                 name = (f"**avg over the paper's {len(ds)} sets**"
                         if p_avg is not None and len(ds) == p_over
-                        else f"**avg over these {len(ds)} sets** ({', '.join(ds)})")  # fmt: skip
+                        else f"**avg over {_these(len(ds))}** ({', '.join(ds)})")  # fmt: skip
                 if _num(r["published"]) is not None:
                     pub = f"{r['published']:.1f}"
                     if p_avg is not None and len(ds) != p_over:
-                        pub += (f" (published avg over these {len(ds)} sets; the paper's "
+                        pub += (f" (published avg over {_these(len(ds))}; the paper's "
                                 f"{p_over}-set avg is {p_avg:.1f})")  # fmt: skip
                 elif p_avg is not None:
                     pub = (f"– (the paper publishes only its {p_over}-set avg, {p_avg:.1f}: "

@@ -183,8 +183,8 @@ def test_tiny_study_end_to_end_through_the_cli(data_dir, tmp_cache, tmp_path):
     assert "PARTIAL: 2 of 4 planned jobs finished" in md
     assert "## Against the paper" in md and "Hu et al. 2020, Table 1" in md
     assert "| bbbp | 2/2 |" in md and "65.8" in md
-    assert "**avg over these 1 sets** (bbbp)" in md
-    assert "published avg over these 1 sets; the paper's 8-set avg is 67.0" in md
+    assert "**avg over this 1 set** (bbbp)" in md
+    assert "published avg over this 1 set; the paper's 8-set avg is 67.0" in md
     assert "| `none` | 2/2 | 0/2 (running or to do) |" in md  # progress: sider not started
     assert "## Where the rows came from" in md and "| cpu | 2 |" in md
     assert "instead of the study's" not in md  # the rows follow the study's settings
