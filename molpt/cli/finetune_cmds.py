@@ -305,7 +305,10 @@ def report_cmd(
 ) -> None:
     """Summarise a results folder: summary.csv, report.md, gains.png, splits.png."""
     from molpt.benchmark.report import write_report
+    from molpt.utils import check_output_dir
 
+    if results_dir.exists():  # the report is written into it: check before any work
+        check_output_dir(results_dir, "RESULTS_DIR")
     files = write_report(results_dir)
     typer.echo(f"wrote {files.summary_csv}")
     typer.echo(f"wrote {files.report_md}")

@@ -258,6 +258,13 @@ def prepare_data(
             cfg.workers,
         )  # fmt: skip
         keys = inchikey_blocks(graphs.smiles, cfg.workers)
+        no_key = [i for i, k in enumerate(keys) if k is None]
+        if no_key:  # InChI refuses some molecules (e.g. over 1,024 atoms): say so
+            log.warning(
+                "%d molecule(s) have no InChIKey (InChI refused them) and were kept without "
+                "the leakage check; first: %.80s", len(no_key), graphs.smiles[no_key[0]],
+            )  # fmt: skip
+        prov["no_inchikey"] = len(no_key)
         keep = np.array([k is None or k not in held for k in keys], dtype=bool)
         excluded = int((~keep).sum())
         if excluded:
