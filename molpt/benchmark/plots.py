@@ -124,6 +124,10 @@ def plot_published(paper: pd.DataFrame, path: str | Path) -> Path | None:
                     ecolor="grey", capsize=3, label="molpt (95% CI)")  # fmt: skip
         pub = pd.to_numeric(g["published"], errors="coerce")
         ax.scatter(pub, y, marker="x", color="tab:red", zorder=3, label="published")
+        span = np.r_[g["ci_low"], g["ci_high"], g["molpt_mean"], pub].astype(float)
+        span = np.clip(span[np.isfinite(span)], 0.0, 100.0)
+        if span.size:  # ROC-AUC lives in [0, 100]: a 2-seed CI must not squash the panel
+            ax.set_xlim(max(0.0, span.min() - 2.0), min(100.0, span.max() + 2.0))
         ax.set_yticks(y, labels, fontsize=8)
         ax.set_title(f"{method} vs {ref}", fontsize=9)
         ax.set_xlabel("test ROC-AUC (%)")
