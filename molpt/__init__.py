@@ -3,11 +3,26 @@
 __version__ = "0.1.0"
 
 
-def load(path, device: str = "auto", pooling: str = "mean"):
-    """Load a checkpoint for embedding molecules: ``molpt.load(p).embed(smiles)``."""
+def load(path, device: str = "auto", pooling: str = "mean", checkpoint_dir=None):
+    """Load a checkpoint for embedding molecules: ``molpt.load(p).embed(smiles)``.
+
+    ``p`` is a molpt checkpoint file or a published encoder name such as
+    ``hu2020/gcn_supervised_contextpred`` (see ``molpt checkpoints``).
+    """
     from molpt.api import load as _load
 
-    return _load(path, device=device, pooling=pooling)
+    return _load(path, device=device, pooling=pooling, checkpoint_dir=checkpoint_dir)
 
 
-__all__ = ["__version__", "load"]
+def import_checkpoint(src, format: str = "hu2020", encoder=None, out=None, **kwargs):
+    """Import a published encoder file as a molpt checkpoint ``OUT/checkpoint.pt``.
+
+    Same meaning as ``molpt import-checkpoint SRC --format F --encoder E --out OUT``; returns
+    the checkpoint's path.  See :func:`molpt.published.importers.import_checkpoint`.
+    """
+    from molpt.published.importers import import_checkpoint as _import
+
+    return _import(src, format=format, encoder=encoder, out=out, **kwargs)
+
+
+__all__ = ["__version__", "import_checkpoint", "load"]

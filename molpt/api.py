@@ -31,8 +31,17 @@ class PretrainedEncoder:
         checkpoint: the loaded checkpoint dict (configs, provenance, history).
     """
 
-    def __init__(self, path: str | Path, device: str = "auto", pooling: str = "mean") -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        pooling: str = "mean",
+        checkpoint_dir: str | Path | None = None,
+    ) -> None:
+        from molpt.published.resolve import resolve_checkpoint
+
+        self.name = str(path)
+        self.path = resolve_checkpoint(path, checkpoint_dir)  # a published name -> its file
         self.device = resolve_device(device)
         self.encoder, self.checkpoint = load_encoder(self.path, map_location="cpu")
         self.encoder.to(self.device).eval()
@@ -78,6 +87,17 @@ class PretrainedEncoder:
         return out
 
 
-def load(path: str | Path, device: str = "auto", pooling: str = "mean") -> PretrainedEncoder:
-    """Load a molpt checkpoint (safe loading) for embedding molecules."""
-    return PretrainedEncoder(path, device=device, pooling=pooling)
+def load(
+    path: str | Path,
+    device: str = "auto",
+    pooling: str = "mean",
+    checkpoint_dir: str | Path | None = None,
+) -> PretrainedEncoder:
+    """Load a molpt checkpoint (safe loading) for embedding molecules.
+
+    ``path`` may also be a published encoder name (``molpt checkpoints``), such as
+    ``hu2020/gcn_supervised_contextpred``: its file is looked up under ``checkpoint_dir``
+    (else ``$MOLPT_CHECKPOINTS``, else ``./checkpoints``) or downloaded and verified, then
+    imported once (cached under ``$MOLPT_CACHE``).
+    """
+    return PretrainedEncoder(path, device=device, pooling=pooling, checkpoint_dir=checkpoint_dir)

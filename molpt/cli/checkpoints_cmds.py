@@ -8,26 +8,7 @@ from pathlib import Path
 import typer
 
 from molpt.cli.app import app, one_line_errors
-
-CHECKPOINT_DIR_HELP = (
-    "Root of published checkpoint files (default: $MOLPT_CHECKPOINTS, else ./checkpoints)."
-)
-
-
-def checkpoint_dir_option() -> Path | None:
-    """The ``--checkpoint-dir`` option shared by every command that takes a checkpoint."""
-    return typer.Option(None, "--checkpoint-dir", help=CHECKPOINT_DIR_HELP)
-
-
-def resolve_checkpoint_arg(
-    ref: str | Path | None, checkpoint_dir: Path | None, progress: bool = True
-) -> Path | None:
-    """A ``--checkpoint`` / ``--init`` value (path or catalogue name) -> a molpt checkpoint."""
-    if ref is None:
-        return None
-    from molpt.published.resolve import resolve_checkpoint
-
-    return resolve_checkpoint(ref, checkpoint_dir, progress=progress)
+from molpt.cli.published_args import checkpoint_dir_option
 
 
 @app.command("import-checkpoint")

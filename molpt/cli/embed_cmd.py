@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from molpt.cli.app import UserError, app, one_line_errors
+from molpt.cli.published_args import checkpoint_dir_option
 
 
 def _read_smiles(path: Path, smiles_col: str | None) -> list:
@@ -29,7 +30,12 @@ def embed(
     input: Path = typer.Argument(
         ..., help="CSV/TSV (with a SMILES column) or .smi/.txt file; .gz allowed."
     ),
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="A molpt checkpoint.pt."),
+    checkpoint: str = typer.Option(
+        ...,
+        "--checkpoint",
+        help="A molpt checkpoint.pt, or a published encoder name from `molpt checkpoints`.",
+    ),
+    checkpoint_dir: Path | None = checkpoint_dir_option(),
     out: Path = typer.Option(..., "--out", help="Output: .npy or .parquet."),
     smiles_col: str | None = typer.Option(None, "--smiles-col", help="SMILES column name."),
     batch_size: int = typer.Option(512, "--batch-size", help="Molecules per forward pass."),
@@ -50,7 +56,7 @@ def embed(
         raise UserError(f"--batch-size must be at least 1, got {batch_size}")
     check_output_file(out, "--out")  # before any work: a writable file path
     smiles = _read_smiles(input, smiles_col)
-    model = load(checkpoint, device=device)
+    model = load(checkpoint, device=device, checkpoint_dir=checkpoint_dir)
     z = model.embed(smiles, batch_size=batch_size, on_invalid="nan").numpy()
     report = model.last_report
     with atomic_output(out) as tmp:  # the temp file is removed on any failure

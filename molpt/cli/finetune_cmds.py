@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from molpt.cli.app import UserError, app, one_line_errors
+from molpt.cli.published_args import checkpoint_dir_option, resolve_checkpoint_arg
 from molpt.featurize.featurizers import FEATURIZERS
 from molpt.nn import ENCODERS
 
@@ -36,9 +37,13 @@ def finetune_cmd(
     task_type: str | None = typer.Option(
         None, "--task-type", help="classification or regression (default: from the labels)."
     ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Pretrained checkpoint (default: no pretraining)."
+    checkpoint: str | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="Pretrained checkpoint: a file, or a published encoder name from `molpt "
+        "checkpoints` (default: no pretraining).",
     ),
+    checkpoint_dir: Path | None = checkpoint_dir_option(),
     featurizer: str | None = typer.Option(
         None,
         "--featurizer",
@@ -89,6 +94,7 @@ def finetune_cmd(
 
     resolve_device(device)  # --device cuda without a GPU: one error before any work
     check_finetune_out(out, overwrite)  # writable, and no earlier results unless --overwrite
+    checkpoint = resolve_checkpoint_arg(checkpoint, checkpoint_dir, progress)  # name -> file
     ENCODERS.get(encoder)
     if featurizer is None:
         featurizer = (
@@ -166,8 +172,12 @@ def benchmark_cmd(
     seeds: str | None = typer.Option(None, "--seeds", help="Run seeds: 0-9 or 0,1,2."),
     epochs: int | None = typer.Option(None, "--epochs", min=1),
     checkpoint: list[str] = typer.Option(
-        [], "--checkpoint", help="NAME=PATH of a pretrained checkpoint (repeatable)."
+        [],
+        "--checkpoint",
+        help="NAME=PATH of a pretrained checkpoint, or a published encoder name from `molpt "
+        "checkpoints` (its own method name) (repeatable).",
     ),
+    checkpoint_dir: Path | None = checkpoint_dir_option(),
     featurizers: str | None = typer.Option(None, "--featurizers", help="e.g. basic,rich."),
     strategies: str | None = typer.Option(
         None, "--strategies", help="Comma-separated: full, linear, two-stage."
@@ -254,7 +264,7 @@ def benchmark_cmd(
         splits=parse_list(splits),
         seeds=parse_seeds(seeds),
         epochs=epochs,
-        checkpoints=parse_checkpoints(checkpoint),
+        checkpoints=parse_checkpoints(checkpoint, checkpoint_dir, progress=progress),
         featurizers=parse_list(featurizers),
         strategies=parse_list(strategies),
         limit=limit,
@@ -262,6 +272,9 @@ def benchmark_cmd(
         num_layers=num_layers,
         hidden_dim=hidden_dim,
         bf16=bf16,
+        published=st is None,  # the profile's published encoders (a study lists its own)
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
     )
     if st is not None:
         st.prepare(spec, out)  # encoder/lr/dropout/precision; keeps study.toml beside results

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from molpt.cli.app import app, one_line_errors
+from molpt.cli.published_args import checkpoint_dir_option, resolve_checkpoint_arg
 from molpt.featurize.featurizers import FEATURIZERS
 from molpt.nn import ENCODERS, JK_MODES
 from molpt.objectives import OBJECTIVES
@@ -65,9 +66,13 @@ def pretrain_cmd(
     seed: int = typer.Option(0, "--seed"),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    init: Path | None = typer.Option(
-        None, "--init", help="Start from this checkpoint's encoder (hierarchical pretraining)."
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        help="Start from this checkpoint's encoder (hierarchical pretraining): a file, or a "
+        "published encoder name from `molpt checkpoints`.",
     ),
+    checkpoint_dir: Path | None = checkpoint_dir_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue OUT/checkpoint.pt."),
     split: str | None = typer.Option(
         None, "--split", help="Split DATA with this method and keep only --part."
@@ -106,6 +111,7 @@ def pretrain_cmd(
     ENCODERS.get(encoder)
     if jk not in JK_MODES:
         raise ValueError(f"unknown --jk {jk!r}; choose one of: {', '.join(JK_MODES)}")
+    init = resolve_checkpoint_arg(init, checkpoint_dir, progress)  # published name -> file
     cfg = PretrainConfig(
         objective=objective,
         data=data,

@@ -42,6 +42,8 @@ UNVERIFIED = "unverified"
 class CheckpointUnavailableError(FileNotFoundError):
     """A published file that is not present locally and could not be downloaded."""
 
+    reason: str = ""
+
 
 class ChecksumMismatchError(ValueError):
     """A published file whose sha256 is not the catalogue's: refused, never used."""
@@ -118,9 +120,11 @@ def download_verified(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
-        raise CheckpointUnavailableError(
+        err = CheckpointUnavailableError(
             f"could not download {url} ({reason}); download it yourself and put it at {dest}"
-        ) from None
+        )
+        err.reason = str(reason)
+        raise err from None
     got = digest.hexdigest()
     if sha256 is not None and got != sha256:
         tmp.unlink(missing_ok=True)
@@ -151,11 +155,11 @@ def fetch_published(
     if not path.is_file():
         try:
             download_verified(entry.url, path, entry.sha256, progress=progress)
-        except CheckpointUnavailableError:
+        except CheckpointUnavailableError as exc:
             raise CheckpointUnavailableError(
-                f"{entry.name}: not found at {path} and could not be downloaded from "
-                f"{entry.url}; download it yourself and put it at {path} (checkpoint root: "
-                f"--checkpoint-dir, else ${ENV_CHECKPOINTS}, else ./{DEFAULT_ROOT})"
+                f"{entry.name}: not found at {path}, and downloading {entry.url} failed "
+                f"({exc.reason}); download it yourself and put it at {path} (checkpoint "
+                f"root: --checkpoint-dir, else ${ENV_CHECKPOINTS}, else ./{DEFAULT_ROOT})"
             ) from None
     sha = file_sha256(path)
     if entry.sha256 is not None and sha != entry.sha256:

@@ -20,10 +20,8 @@ import torch.nn.functional as F
 from molpt.featurize import featurize_many
 from molpt.nn.encoder import Encoder
 from molpt.published import import_checkpoint
-from molpt.published.resolve import ENV_CHECKPOINTS
 from molpt.train.checkpoint import load_encoder
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = [
     f"{arch}_{obj}"
     for arch in ("gcn", "graphsage", "gat")
@@ -31,18 +29,6 @@ SHIPPED = [
 ]
 ENCODER_OF = {"gcn": "gcn", "graphsage": "sage", "gat": "gat"}
 N_MOLECULES = 520
-
-
-def hu_dir() -> Path:
-    import os
-
-    root = os.environ.get(ENV_CHECKPOINTS) or str(REPO.parent / "shared" / "checkpoints")
-    d = Path(root) / "hu2020"
-    if not (d / "gcn_contextpred.pth").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"shared Hu checkpoints not found at {d}")
-        pytest.skip(f"shared Hu checkpoints not found at {d}")
-    return d
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,8 +173,8 @@ def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 # tests
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stem", SHIPPED)
-def test_shipped_file_matches_hu_layers(stem, molecules, tmp_path):
-    src = hu_dir() / f"{stem}.pth"
+def test_shipped_file_matches_hu_layers(stem, molecules, hu_root, tmp_path):
+    src = hu_root / "hu2020" / f"{stem}.pth"
     sd = torch.load(src, map_location="cpu", weights_only=True)
     enc_name = ENCODER_OF[stem.split("_")[0]]
     ckpt = import_checkpoint(src, "hu2020", enc_name, tmp_path / "imp")
@@ -217,9 +203,9 @@ def test_synthetic_hu_gin_file_matches(molecules, tmp_path):
     assert max_diff(got, ref) <= 1e-5
 
 
-def test_gcn_file_imported_as_sage_differs(molecules, tmp_path):
+def test_gcn_file_imported_as_sage_differs(molecules, hu_root, tmp_path):
     """The comparison can fail: the same GCN weights under GraphSAGE's math are far off."""
-    src = hu_dir() / "gcn_supervised_contextpred.pth"
+    src = hu_root / "hu2020" / "gcn_supervised_contextpred.pth"
     sd = torch.load(src, map_location="cpu", weights_only=True)
     as_sage = import_checkpoint(src, "hu2020", "sage", tmp_path / "sage")
     ref = _run_reference(sd, "gcn", molecules)
