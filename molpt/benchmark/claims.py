@@ -1,10 +1,12 @@
 """Job claims: several ``molpt benchmark`` processes on one results folder split the grid.
 
 Before a process runs a job it claims it: ``RESULTS_DIR/claims/<job_id>.claim`` is created
-with ``O_CREAT | O_EXCL`` and holds the owner's host, pid, the pid's start time (so a reused
-pid is not mistaken for the owner), a random token and the start time.  The owner refreshes
-the file's modification time (its heartbeat) every ``heartbeat_s`` seconds while it holds
-the claim, and deletes the file once the job's row is in ``results.csv`` (or the job failed).
+atomically and exclusively (a complete temporary file hard-linked to that name, which fails
+when the name exists, like ``O_CREAT | O_EXCL``) and holds the owner's host, pid, the pid's
+start time (so a reused pid is not mistaken for the owner), a random token and the start
+time.  The owner refreshes the file's modification time (its heartbeat) every
+``heartbeat_s`` seconds while it holds the claim, and deletes the file once the job's row is
+in ``results.csv`` (or the job failed).
 
 A claim whose owner died is taken over:
 
@@ -164,14 +166,25 @@ class ClaimBoard:
         return age > self.timeout_s
 
     def _write_new(self, job_id: str, token: str) -> bool:
+        """Create the claim file, complete or not at all: the record is written to a private
+        temporary file that is then hard-linked to the claim's name (``link`` fails when the
+        name exists, like ``O_CREAT | O_EXCL``, also on NFS), so a kill -9 never leaves a
+        claim without its owner's pid."""
+        tmp = self.dir / f".{job_id}.{self.host}.{self.pid}.tmp"
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
         try:
-            fd = os.open(self.path(job_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(self._record(job_id, token)))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, self.path(job_id))
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(self._record(job_id, token)))
-            fh.flush()
-            os.fsync(fh.fileno())
+        finally:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
         return True
 
     # ---- claim / release ----------------------------------------------------------------

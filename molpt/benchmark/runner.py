@@ -195,7 +195,6 @@ def run_benchmark(
         stats["groups"] += 1
         if bar is not None:
             bar.update(len(rows))
-            bar.set_postfix_str(group.label(), refresh=True)
 
     def on_error(group: Group, message: str) -> None:
         for job in group.jobs:
@@ -219,8 +218,12 @@ def run_benchmark(
         return form_groups(js, fuse=fuse, parallel=backend.capacity, cap=cap,
                            data_dir=data_dir, device=device)  # fmt: skip
 
+    def on_start(group: Group) -> None:
+        if bar is not None:
+            bar.set_postfix_str(group.label(), refresh=True)
+
     board = ClaimBoard(root)
-    sched = _Scheduler(backend, board, store, group, deadline, on_rows, on_error)
+    sched = _Scheduler(backend, board, store, group, deadline, on_rows, on_error, on_start)
     ok = False
     try:
         with board:
@@ -284,10 +287,10 @@ class _Scheduler:
     POLL_S = 2.0
 
     def __init__(self, backend, board: ClaimBoard, store: ResultsStore, group, deadline,
-                 on_rows, on_error) -> None:  # fmt: skip
+                 on_rows, on_error, on_start=None) -> None:  # fmt: skip
         self.backend, self.board, self.store = backend, board, store
         self.group, self.deadline = group, deadline
-        self.on_rows, self.on_error = on_rows, on_error
+        self.on_rows, self.on_error, self.on_start = on_rows, on_error, on_start
         self.queue: deque[Group] = deque()
         self.deferred: list[Job] = []  # held by other processes when we looked
         self.failed: set[str] = set()
@@ -335,6 +338,8 @@ class _Scheduler:
                     break
                 slot = min(set(range(self.backend.capacity)) - set(self.slots))
                 self.slots[slot] = g
+                if self.on_start is not None:
+                    self.on_start(g)
                 self.backend.submit(g, slot)
             if not self.slots:
                 if self.stopped or (not self.queue and not self.deferred):
