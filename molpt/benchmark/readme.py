@@ -135,8 +135,9 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
             by = gm.set_index("dataset")
             row = [f"`{m}`"]
             for d in datasets:
-                row.append(_link(_fmt_cell(by.loc[d].to_dict(), scale), summary_csv,
-                                 readme_dir, f.command) if d in by.index else "–")  # fmt: skip
+                txt = _fmt_cell(by.loc[d].to_dict(), scale) if d in by.index else "–"
+                row.append(txt if txt == "–" else _link(txt, summary_csv, readme_dir,
+                                                        f.command))  # fmt: skip
             rows.append(row)
             # published per-dataset values beside it (the first matching reference)
             pub = [_num(by.loc[d, "published"]) if d in by.index and "published" in by else None
@@ -149,6 +150,7 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
         lines += [f"**{', '.join(map(str, key))}** — test {metric or 'metric'} at best valid, "
                   "mean ± std over seeds" + (" (%)" if scale != 1 else ""), "",
                   _table(header, rows), ""]  # fmt: skip
+        lines += _gains_table(g, datasets, scale, summary_csv, readme_dir, f.command)
     # averages against the paper (covered datasets only)
     if not f.paper.empty:
         avg = f.paper[f.paper["kind"] == "average"]
@@ -184,6 +186,13 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                               "published inside CI?"], rows), ""]  # fmt: skip
         for r in f.paper.to_dict("records"):
             pub = _num(r["published"])
+            p_avg = _num(r.get("paper_average"))
+            if pub is None and r["kind"] == "average" and p_avg is not None:
+                n_over = int(_num(r.get("paper_average_over")) or 0)
+                reading["other"].append(
+                    f"`{f.name}` `{r['method']}`: {r['reference']} publishes only its "
+                    f"{n_over}-set average ({p_avg:.1f}); molpt covers "
+                    f"{len(str(r['dataset']).split('+'))} of those sets so far")  # fmt: skip
             if pub is None:
                 continue
             inside = _truthy(r.get("inside_ci"))
@@ -206,11 +215,42 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                     else "not yet explained")  # fmt: skip
                 reading["no"].append(what + f"; known to differ: {known}")
             else:
-                reading["other"].append(what + ": too few seeds for a CI")
+                reading["other"].append(what + ": too few seeds for a CI")  # n < 2
     for p in ("published.png", "gains.png"):
         if (f.root / p).is_file():
             lines += [f"![{f.name} {p[:-4]}]({os.path.relpath(f.root / p, readme_dir)})", ""]
     return lines, reading
+
+
+def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
+                 readme_dir: Path, command: str) -> list[str]:  # fmt: skip
+    """Gain of each pretrained method over its own random-init twin, per dataset."""
+    if "gain" not in g or g["gain"].notna().sum() == 0:
+        return []
+    rows = []
+    for m, gm in g[g["gain"].notna()].groupby("method", sort=False):
+        by = gm.set_index("dataset")
+        row = [f"`{m}`", f"`{by['baseline'].iloc[0]}`" if "baseline" in by else "`none`"]
+        for d in datasets:
+            if d not in by.index or _num(by.loc[d, "gain"]) is None:
+                row.append("–")
+                continue
+            r = by.loc[d]
+            txt = f"{scale * r['gain']:+.1f}"
+            lo, hi = _num(r.get("ci_low")), _num(r.get("ci_high"))
+            if lo is not None and hi is not None:
+                txt += f" [{scale * lo:+.1f}, {scale * hi:+.1f}]"
+            ph = _num(r.get("p_wilcoxon_holm"))
+            if ph is not None:
+                txt += f", Holm p {ph:.3g}"
+            n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
+            if n < p:
+                txt += f" ({n}/{p} seeds, partial)"
+            row.append(_link(txt, path, readme_dir, command))
+        rows.append(row)
+    return ["Gain over the random-init twin of the same architecture (points, 95% CI, "
+            "Wilcoxon p Holm-corrected across datasets):", "",
+            _table(["method", "vs"] + datasets, rows), ""]  # fmt: skip
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -266,7 +306,7 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     lines.append("- Still running or incomplete: "
                  + ("; ".join(reading["running"]) if reading["running"] else "nothing") + ".")
     if reading["other"]:
-        lines.append("- Not testable yet: " + "; ".join(reading["other"]) + ".")
+        lines.append("- Not comparable yet: " + "; ".join(reading["other"]) + ".")
     lines += ["", END]
     return "\n".join(lines)
 

@@ -276,3 +276,16 @@ def test_repository_readme_results_section_is_current():
     repo = Path(__file__).resolve().parents[2]
     _, changed = update_readme(repo / "README.md", repo / "benchmarks" / "results")
     assert not changed, "stale README results: python benchmarks/results/render_readme.py"
+
+
+def test_readme_gains_against_the_twin(tmp_path):
+    root = tmp_path / "results" / "g"
+    store = ResultsStore(root)
+    for s in range(6):
+        store.append(_row("bbbp", s, "none", 0.60 + s / 100))
+        store.append(_row("bbbp", s, "attrmask", 0.62 + s / 100, ckpt="/a.pt"))
+    write_report(root)
+    sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
+    assert "Gain over the random-init twin of the same architecture" in sec
+    assert "| `attrmask` | `none` | [+2.0 [+2.0, +2.0], Holm p 0.0312](results/g/summary.csv" in sec
+    assert "Command: `molpt report" in sec  # not a study: the command that rebuilt it
