@@ -35,9 +35,12 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # e.g. ENOSPC from write()/fsync(): name the file the user asked for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

@@ -288,7 +288,7 @@ def test_full_disk_leaves_no_temp_file_and_resume_still_works(run, tmp_path, mon
 
     monkeypatch.setattr(utils.os, "fsync", enospc)
     r = run(*_pretrain_args(out, "bbbp", "--epochs", "2", "--resume"))
-    _one_line_error(r, "No space left")
+    _one_line_error(r, "checkpoint.pt", "No space left", "ENOSPC")
     assert [p.name for p in out.iterdir() if ".tmp" in p.name] == []
     assert (out / "checkpoint.pt").read_bytes() == good  # earlier results intact
     monkeypatch.setattr(utils.os, "fsync", real_fsync)

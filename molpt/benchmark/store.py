@@ -121,9 +121,14 @@ class ResultsStore:
                 )  # fmt: skip
             data = prefix + _csv_line([_cell(row.get(c)) for c in header])
             fh.seek(0, os.SEEK_END)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            try:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:  # a full disk: name the file (a torn line is ignored)
+                if exc.filename is not None or exc.errno is None:
+                    raise
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     @staticmethod
     def _header(fh) -> list[str]:
