@@ -261,6 +261,9 @@ def run_benchmark(
         run_by_others=by_others,
         claims_taken_over=board.taken_over,
     )
+    if report and not done_now:
+        report = False
+        notes.append("no finished job in results.csv yet: no report written")
     atomic_write_json(root / "last_run.json", summary.as_dict())
     if report:
         from molpt.benchmark.report import write_report

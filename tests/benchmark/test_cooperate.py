@@ -187,3 +187,30 @@ def test_max_minutes_finishes_in_flight_work_and_says_what_remains(
     s = run_benchmark(tiny_spec, tmp_path, data_dir=str(data_dir), device="cpu", progress=False,
                       report=False)  # fmt: skip
     assert (s.already_done, s.ran, s.remaining, s.stopped_early) == (1, 1, 0, False)
+
+
+def test_max_minutes_and_fuse_from_the_command_line(data_dir, tmp_cache, tiny_ckpt, tmp_path):
+    from typer.testing import CliRunner
+
+    from molpt.cli import app
+
+    out = tmp_path / "res"
+    args = _cmd(out, data_dir, tiny_ckpt, seeds="0-1", fuse=2, epochs=1)[3:]  # after "-m molpt"
+    runner = CliRunner()
+    r = runner.invoke(app, [*args, "--max-minutes", "0"])
+    assert r.exit_code == 2 and "--max-minutes must be positive" in r.output
+    # a deadline that has passed before the first group: nothing starts, exit 0, 4 remain
+    r = runner.invoke(app, [*args, "--max-minutes", "1e-6"])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout.strip().splitlines()[-1])
+    assert (s["total"], s["ran"], s["remaining"], s["stopped_early"]) == (4, 0, 4, True)
+    assert any("4 job(s) remain" in n for n in s["notes"])
+    assert json.loads((out / "last_run.json").read_text())["remaining"] == 4
+    assert s["report"] is None and not (out / "report.md").exists()  # no row to report yet
+    # the rest in two fused groups of two (none s0-1, tiny s0-1), fp32 unless --bf16
+    r = runner.invoke(app, [a for a in args if a != "--json"])
+    assert r.exit_code == 0, r.output
+    assert "4 jobs: 4 run now, 0 already done, 0 failed, 0 remaining" in r.output
+    assert "2 group(s)" in r.output
+    rows = ResultsStore(out).read().frame
+    assert set(rows["group_size"]) == {2} and set(rows["precision"]) == {"fp32"}
