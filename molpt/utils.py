@@ -122,15 +122,20 @@ def check_output_dir(path: str | Path, what: str = "--out") -> Path:
             if not parent.is_dir():
                 raise _os_error(errno.ENOTDIR, parent, f"a parent of {what} {path} is a file")
             break
-    path.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".molpt-write-check.", dir=path)
     try:
-        os.write(fd, b"x")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(probe)
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".molpt-write-check.", dir=path)
+        try:
+            os.write(fd, b"x")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:  # name the folder
+            raise _os_error(exc.errno, path, exc.strerror) from exc
+        raise
     return path
 
 

@@ -288,6 +288,11 @@ def test_full_disk_leaves_no_temp_file_and_resume_still_works(run, tmp_path, mon
 
     monkeypatch.setattr(utils.os, "fsync", enospc)
     r = run(*_pretrain_args(out, "bbbp", "--epochs", "2", "--resume"))
+    _one_line_error(r, str(out), "No space left", "ENOSPC")  # found before any work
+    import molpt.train.pretrain as pre
+
+    monkeypatch.setattr(pre, "check_output_dir", lambda *a, **k: None)  # fills up later
+    r = run(*_pretrain_args(out, "bbbp", "--epochs", "2", "--resume"))
     _one_line_error(r, "checkpoint.pt", "No space left", "ENOSPC")
     assert [p.name for p in out.iterdir() if ".tmp" in p.name] == []
     assert (out / "checkpoint.pt").read_bytes() == good  # earlier results intact
