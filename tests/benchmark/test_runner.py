@@ -44,10 +44,15 @@ def test_failed_job_is_retried_and_nothing_duplicates(tiny_spec, data_dir, tmp_c
     assert "failed" in (tmp_path / "report.md").read_text()
     assert not list((tmp_path / "claims").glob("*.claim"))  # every claim released
 
-    monkeypatch.setattr(ex, "run_group", real)
+    def spy(jobs, *a, **kw):
+        calls.append([j.config["seed"] for j in jobs])
+        return real(jobs, *a, **kw)
+
+    monkeypatch.setattr(ex, "run_group", spy)
     calls.clear()
     s = run_benchmark(tiny_spec, tmp_path, data_dir=str(data_dir), device="cpu", progress=False)
     assert (s.already_done, s.ran, s.failed, s.remaining) == (1, 1, 0, 0)
+    assert calls == [[1]]  # the default group of the cell holds only its unfinished run
     rows = _rows(tmp_path)
     assert sorted(rows["seed"]) == [0, 1] and rows["job_id"].is_unique
     job = rows["job_id"].iloc[0]
