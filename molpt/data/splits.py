@@ -31,6 +31,7 @@ molecule whose scaffold cannot be written (RDKit raises) is logged and forms its
 
 from __future__ import annotations
 
+import functools
 import logging
 import random as _random
 from collections import deque
@@ -139,6 +140,7 @@ def murcko_scaffold_mol(mol: Chem.Mol) -> Chem.Mol:
     return res
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a split, then its overlap check, share the work
 def scaffold_of(smiles: str, include_chirality: bool = True) -> str:
     """Bemis-Murcko scaffold SMILES ('' for acyclic molecules).
 
