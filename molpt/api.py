@@ -70,6 +70,8 @@ class PretrainedEncoder:
         """
         if on_invalid not in ("raise", "nan"):
             raise ValueError("on_invalid must be 'raise' or 'nan'")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         smiles = list(smiles)
         graphs, report = featurize_many(smiles, self.featurizer)
         self.last_report = report
