@@ -246,7 +246,7 @@ def _cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        return "" if v != v else repr(v)
+        return "" if v != v else repr(float(v))
     return str(v)
 
 

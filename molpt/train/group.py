@@ -111,17 +111,20 @@ class StackedAdam:
             if self.wd:
                 g = g.add(p, alpha=self.wd)
             shape = (self.K,) + (1,) * (p.dim() - 1)
+            # one arithmetic for every run, whether or not others sit out this step
+            m_new = m.lerp(g, 1 - b1)
+            v_new = v.mul(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v_new.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
+            update = step_size.view(shape) * m_new / denom
             if everyone:
-                m.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
-                p.sub_(step_size.view(shape) * m / denom)
+                m.copy_(m_new)
+                v.copy_(v_new)
+                p.sub_(update)
                 continue
             a = active.view(shape)
-            m.copy_(torch.where(a, m.lerp(g, 1 - b1), m))
-            v.copy_(torch.where(a, v * b2 + (1 - b2) * g * g, v))
-            denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
-            p.sub_(torch.where(a, step_size.view(shape) * m / denom, torch.zeros_like(p)))
+            m.copy_(torch.where(a, m_new, m))
+            v.copy_(torch.where(a, v_new, v))
+            p.sub_(torch.where(a, update, torch.zeros_like(p)))
 
 
 def per_run_loss(

@@ -47,25 +47,20 @@ def test_linear_keeps_encoder_frozen(data_dir, tmp_cache, tmp_path):
     enc = Encoder("basic", num_layers=2, hidden_dim=32)
     ckpt = tmp_path / "enc.pt"
     save_checkpoint(ckpt, {"encoder_config": enc.config, "encoder_state": enc.state_dict()})
-    import molpt.train.finetune as ft
+    from molpt.train.finetune import finetune_group
 
-    seen = {}
-    orig = ft.build_model
-
-    def spy(cfg, n):
-        model, c = orig(cfg, n)
-        seen["model"] = model
-        return model, c
-
-    ft.build_model = spy
-    try:
-        finetune(_cfg(data_dir, tmp_path, dataset="bbbp", strategy="linear", checkpoint=str(ckpt)),
-                 progress=False)
-    finally:
-        ft.build_model = orig
-    after = seen["model"].encoder.state_dict()
+    cfg = _cfg(data_dir, tmp_path, dataset="bbbp", strategy="linear", checkpoint=str(ckpt))
+    (r,) = finetune_group([cfg], progress=False, keep_state=True)
+    after = r["final_state"]
     for k, v in enc.state_dict().items():
-        assert torch.equal(v, after[k].cpu()), k
+        assert torch.equal(v, after["encoder." + k]), k
+    before_head = r["final_state"]["head.weight"].clone()
+    (r2,) = finetune_group([_cfg(data_dir, tmp_path / "2", dataset="bbbp", strategy="full",
+                                 checkpoint=str(ckpt))], progress=False, keep_state=True)
+    # full fine-tuning does move the encoder (so the check above can fail)
+    assert not torch.equal(enc.state_dict()["convs.0.mlp.0.weight"],
+                           r2["final_state"]["encoder.convs.0.mlp.0.weight"])
+    assert before_head.shape == r2["final_state"]["head.weight"].shape
 
 
 def test_multitask_tox21_with_nan_and_regression_esol(data_dir, tmp_cache, tmp_path):
