@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from molpt.data.catalogue import DATASETS, DatasetSpec
@@ -228,8 +229,9 @@ def detect_delimiter(path: Path, header_line: str, expected: str) -> str:
 
 def _read_rows(
     path: Path, text: str, sep: str, limit: int | None
-) -> tuple[list[str], list[list[str]]]:
-    """(header, data rows) of a delimited table; blank lines skipped; ragged rows refused."""
+) -> tuple[list[str], list[list[str]], str]:
+    """(header, data rows, delimiter) of a delimited table; blank lines skipped; ragged rows
+    refused."""
     lines = io.StringIO(text, newline="")
     header_line = ""
     for line in lines:
@@ -258,7 +260,7 @@ def _read_rows(
                 break
     except csv.Error as exc:
         raise ValueError(f"cannot read {path}: line {reader.line_num}: {exc}") from None
-    return header, rows
+    return header, rows, sep
 
 
 def _pick_smiles_col(columns: Sequence[str], wanted: str | None, path: Path) -> str:
@@ -302,21 +304,42 @@ def _column_floats(cells: list[str], col: str, path: Path, hint: str) -> np.ndar
 
 
 def _labels(
-    rows: list[list[str]], header: list[str], task_cols: list[str], path: Path, hint: str
+    rows: list[list[str]],
+    header: list[str],
+    task_cols: list[str],
+    path: Path,
+    hint: str,
+    text: str,
+    sep: str,
 ) -> np.ndarray:
-    """(rows, T) float32 labels with NaN for missing; raises on a non-numeric cell."""
+    """(rows, T) float32 labels with NaN for missing; raises on a non-numeric cell.
+
+    pandas' C parser reads the label columns of the (already validated) text; a column it
+    cannot read as numbers is checked cell by cell, which names the bad value.
+    """
     if not task_cols:
         return np.zeros((len(rows), 0), np.float32)
     idx = [header.index(c) for c in task_cols]
-    block = np.array([[r[k] for k in idx] for r in rows], dtype=str).reshape(len(rows), -1)
-    block = np.char.strip(block)
-    missing = np.isin(np.char.lower(block), list(NA_VALUES))
-    block[missing] = "nan"
+    frame = None
     try:
-        return block.astype(np.float64).astype(np.float32)
-    except ValueError:  # find the column and value (or accept true/false)
-        cols = [_column_floats([r[k] for r in rows], header[k], path, hint) for k in idx]
-        return np.stack(cols, axis=1)
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, header=0, usecols=idx, nrows=len(rows),
+            low_memory=False,
+        )  # fmt: skip
+    except (pd.errors.ParserError, ValueError):
+        frame = None
+    if frame is None or len(frame) != len(rows):  # blank-ish lines: do it all by hand
+        frame = None
+    cols = []
+    for j, k in enumerate(idx):
+        s = None if frame is None else frame.iloc[:, sorted(idx).index(k)]
+        if s is not None and (
+            pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s)
+        ):
+            cols.append(s.to_numpy(dtype=np.float32))
+        else:
+            cols.append(_column_floats([r[k] for r in rows], task_cols[j], path, hint))
+    return np.stack(cols, axis=1)
 
 
 def read_table(
@@ -362,8 +385,8 @@ def read_table(
         if not smiles:
             raise ValueError(f"{path} has no data rows")
         return smiles, np.zeros((len(smiles), 0), np.float32), head, []
-    sep = "\t" if fmt == "tsv" else ","
-    columns, rows = _read_rows(path, read_text(path), sep, limit)
+    text = read_text(path)
+    columns, rows, sep = _read_rows(path, text, "\t" if fmt == "tsv" else ",", limit)
     if len(set(columns)) != len(columns):
         dup = sorted({c for c in columns if columns.count(c) > 1})
         raise ValueError(
@@ -387,7 +410,7 @@ def read_table(
         raise ValueError(f"{path} has a header but no data rows")
     k = columns.index(scol)
     smiles = [r[k].strip() or None for r in rows]
-    y = _labels(rows, columns, tasks, path, hint)
+    y = _labels(rows, columns, tasks, path, hint, text, sep)
     return smiles, y, scol, tasks
 
 
