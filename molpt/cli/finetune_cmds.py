@@ -73,6 +73,9 @@ def finetune_cmd(
     stage1_epochs: int | None = typer.Option(
         None, "--stage1-epochs", min=0, help="two-stage: head-only epochs (default epochs/4)."
     ),
+    bf16: bool = typer.Option(
+        False, "--bf16", help="bf16 autocast (CUDA, or a CPU with native bf16); default fp32."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
     overwrite: bool = typer.Option(
@@ -127,6 +130,7 @@ def finetune_cmd(
         data_dir=str(data_dir) if data_dir else None,
         limit=limit,
         stage1_epochs=stage1_epochs,
+        bf16=bf16,
     )
     r = finetune(cfg, progress=progress and not as_json)
     if as_json:
