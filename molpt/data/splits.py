@@ -32,6 +32,7 @@ molecule whose scaffold cannot be written (RDKit raises) is logged and forms its
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import random as _random
 from collections import deque
@@ -179,13 +180,19 @@ def scaffold_sets(smiles: Sequence[str], include_chirality: bool = True) -> dict
     """
     sets: dict[str, list[int]] = {}
     failed: list[tuple[int, str]] = []
-    for i, s in enumerate(smiles):
-        try:
-            key = scaffold_of(s, include_chirality)
-        except ScaffoldError as exc:
-            failed.append((i, str(exc)))
-            key = f"\x00no-scaffold:{s}"
-        sets.setdefault(key, []).append(i)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small acyclic lists: the cyclic GC would only slow the loop down
+    try:
+        for i, s in enumerate(smiles):
+            try:
+                key = scaffold_of(s, include_chirality)
+            except ScaffoldError as exc:
+                failed.append((i, str(exc)))
+                key = f"\x00no-scaffold:{s}"
+            sets.setdefault(key, []).append(i)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     if failed:
         log.warning(
             "%d molecule(s) without a computable scaffold, each kept in a set of its own; "
