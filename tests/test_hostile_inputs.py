@@ -107,7 +107,7 @@ def test_scaffolds_identical_to_rdkit_on_real_molecules(data_dir):
     """A few thousand real molecules (BBBP and SIDER's large ones), with and without
     chirality; the full proof is benchmarks/scaffold_equivalence.py."""
     smiles = pd.read_csv(data_dir / "BBBP.csv")["smiles"].tolist()
-    smiles += pd.read_csv(data_dir / "sider.csv.gz")["smiles"].tolist()[:1000]
+    smiles += pd.read_csv(data_dir / "sider.csv.gz")["smiles"].tolist()[:700]
     checked = 0
     for s in smiles:
         mol = Chem.MolFromSmiles(s)
@@ -117,7 +117,7 @@ def test_scaffolds_identical_to_rdkit_on_real_molecules(data_dir):
             want = MurckoScaffold.MurckoScaffoldSmiles(mol=mol, includeChirality=chir)
             assert scaffold_of(s, chir) == want, (s, chir)
         checked += 1
-    assert checked > 3000
+    assert checked > 2700
 
 
 def test_oversized_smiles_is_reported_not_waited_on():
