@@ -298,11 +298,15 @@ class RayBackend:
                  data_dir: str | None = None, device: str = "auto") -> None:  # fmt: skip
         ray = self.ray = import_ray()
         self.started = False
+        self.reaper = None
         if not ray.is_initialized():
             env = {"env_vars": {k: v for k, v in os.environ.items() if k.startswith("MOLPT_")}}
             if address:
                 ray.init(address=address, runtime_env=env, log_to_driver=False)
             else:
+                from molpt.benchmark.reaper import start_reaper
+
+                self.reaper = start_reaper()  # Ray's agents must not outlive a kill -9
                 ray.init(
                     include_dashboard=False,
                     num_cpus=workers or os.cpu_count(),
@@ -351,6 +355,9 @@ class RayBackend:
         self.refs.clear()
         if self.started:
             self.ray.shutdown()
+        if self.reaper is not None:
+            self.reaper.terminate()
+            self.reaper.wait()
 
 
 __all__ = [

@@ -213,3 +213,32 @@ def test_max_minutes_and_fuse_from_the_command_line(data_dir, tmp_cache, tiny_ck
     assert "2 group(s)" in r.output
     rows = ResultsStore(out).read().frame
     assert set(rows["group_size"]) == {2} and set(rows["precision"]) == {"fp32"}
+
+
+def test_reaper_kills_what_a_dead_driver_leaves(tmp_path):
+    """Ray's local agents outlive a kill -9'd driver; the reaper companion ends them."""
+    script = (
+        "import subprocess, sys, time\n"
+        "from molpt.benchmark.reaper import start_reaper\n"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "r = start_reaper()  # returns once it has seen c\n"
+        "print(r.pid, c.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        reaper_pid, child_pid = map(int, proc.stdout.readline().split())
+        child = psutil.Process(child_pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline and child.is_running() and \
+                child.status() != psutil.STATUS_ZOMBIE:  # fmt: skip
+            time.sleep(0.1)
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
