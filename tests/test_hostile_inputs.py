@@ -127,6 +127,29 @@ def test_oversized_smiles_is_reported_not_waited_on():
     assert "25,000 characters" in report.failed[0].reason
 
 
+def test_a_scaffold_rdkit_cannot_write_is_reported_and_kept_apart(monkeypatch, caplog):
+    """RDKit's writer raises (e.g. "Too many rings open at once") on some huge scaffolds:
+    the molecule is logged and forms its own scaffold set; the split still finishes."""
+    from molpt.data import splits
+
+    real = Chem.MolToSmiles
+    splits.scaffold_of.cache_clear()
+
+    def flaky(mol, *a, **k):
+        if mol.GetNumAtoms() > 12:
+            raise RuntimeError("Too many rings open at once. SMILES cannot be generated.")
+        return real(mol, *a, **k)
+
+    monkeypatch.setattr(splits.Chem, "MolToSmiles", flaky)
+    big = "c1ccccc1CCc1ccccc1CCc1ccccc1"
+    smiles = ["c1ccccc1C", "c1ccccc1CC", big, "c1ccccc1O"]
+    with caplog.at_level("WARNING"):
+        sets = splits.scaffold_sets(smiles)
+    splits.scaffold_of.cache_clear()
+    assert sorted(sets.values()) == [[0, 1, 3], [2]]
+    assert "without a computable scaffold" in caplog.text and "Too many rings" in caplog.text
+
+
 # ---- 2. silently truncated molecules and labels -------------------------------------------
 def test_whitespace_inside_a_smiles_cell_is_an_invalid_row(tmp_path, tmp_cache):
     p = tmp_path / "ws.csv"
