@@ -212,25 +212,37 @@ class PoolBackend:
 
     def __init__(self, workers: int, job_dir: Callable[[str], Path], data_dir: str | None,
                  device: str, progress: bool) -> None:  # fmt: skip
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=mp.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(threads,),
-        )
+        self.workers = workers
+        self.pool = self._new_pool()
         self.capacity = workers
         self.job_dir, self.data_dir = job_dir, data_dir
         self.device, self.progress = device, progress
         self.futs: dict[Any, Group] = {}
 
+    def _new_pool(self):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(max(1, (os.cpu_count() or 1) // self.workers),),
+        )
+
     def submit(self, group: Group, slot: int) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         outs = [str(self.job_dir(j.job_id)) for j in group.jobs]
         pos = slot + 1 if self.progress else None
-        fut = self.pool.submit(_attempt, group.jobs, outs, self.data_dir, self.device, pos)
+        args = (_attempt, group.jobs, outs, self.data_dir, self.device, pos)
+        try:
+            fut = self.pool.submit(*args)
+        except BrokenProcessPool:  # a worker died (e.g. out of memory): a fresh pool
+            log.warning("a worker process died; starting a new process pool")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            fut = self.pool.submit(*args)
         self.futs[fut] = group
 
     def wait(self, timeout: float | None = None) -> list[tuple[Group, dict[str, Any]]]:

@@ -15,6 +15,9 @@ most ``K`` runs, where ``K`` is the smaller of ``--fuse`` (when given) and a mem
                 divided by the number of groups that run at once
     K_memory  = max(1, budget // per run)
 
+(measured where the driver runs: with ``--executor ray`` on a remote cluster, give ``--fuse``
+when its machines differ from the driver's.)
+
 (12 and 3 are generous counts of the node and edge tensors a GIN/GCN layer keeps for the
 backward pass: MLP input, 2 x hidden pre-norm, normalised, activation, dropout mask,
 aggregated messages; the estimate is meant to be safe, not tight.)  When there are fewer

@@ -207,7 +207,12 @@ def run_benchmark(
 
     backend = _backend(executor, workers, ray_address, gpus_per_job, data_dir, device,
                        progress, store)  # fmt: skip
-    budget = memory_budget(device, parallel=backend.capacity)
+    ok = False
+    try:
+        budget = memory_budget(device, parallel=backend.capacity)
+    except BaseException:
+        backend.close(wait=False)
+        raise
 
     def cap(job: Job) -> int:
         c = job.config
@@ -224,7 +229,6 @@ def run_benchmark(
 
     board = ClaimBoard(root)
     sched = _Scheduler(backend, board, store, group, deadline, on_rows, on_error, on_start)
-    ok = False
     try:
         with board:
             sched.run(pending)
