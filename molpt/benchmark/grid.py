@@ -541,6 +541,7 @@ def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str
         data_dir=data_dir,
         device=device,
         out=str(out),
+        overwrite=True,  # a job folder is rewritten when its job reruns
     )
 
 

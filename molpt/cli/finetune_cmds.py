@@ -131,6 +131,7 @@ def finetune_cmd(
         limit=limit,
         stage1_epochs=stage1_epochs,
         bf16=bf16,
+        overwrite=overwrite,
     )
     r = finetune(cfg, progress=progress and not as_json)
     if as_json:

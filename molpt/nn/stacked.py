@@ -133,17 +133,22 @@ class StackedLinear(nn.Module):
         self.weight = nn.Parameter(torch.zeros(K, out_dim, in_dim))
         self.bias = nn.Parameter(torch.zeros(K, out_dim)) if bias else None
 
-    def run(self, k: int, h: torch.Tensor) -> torch.Tensor:
-        return F.linear(h, self.weight[k], None if self.bias is None else self.bias[k])
+    def maps(self) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        """``f(k, rows)``: run k's map.  The per-run views come from one ``unbind`` (whose
+        backward stacks the K gradients once, instead of K full-size scatters)."""
+        ws = self.weight.unbind(0)
+        bs = self.bias.unbind(0) if self.bias is not None else [None] * len(ws)
+        return lambda k, h: F.linear(h, ws[k], bs[k])
 
     def forward(self, h: torch.Tensor, bounds: Bounds) -> torch.Tensor:
         """Grouped matmul: run k's rows of h (N, in) through run k's map -> (N, out)."""
-        return per_run(self.run, h, bounds)
+        return per_run(self.maps(), h, bounds)
 
     def shared(self, v: torch.Tensor) -> torch.Tensor:
         """One input row v (1, in) through every run's map -> (K, out)."""
         v = v.to(self.weight.dtype)
-        return torch.cat([self.run(k, v) for k in range(self.weight.shape[0])])
+        f = self.maps()
+        return torch.cat([f(k, v) for k in range(self.weight.shape[0])])
 
 
 class _Table(nn.Module):
@@ -161,16 +166,18 @@ class StackedCategorical(nn.Module):
         self.register_buffer("offsets", offsets, persistent=False)
         self.table = _Table(K, sum(vocab), dim)
 
-    def run(self, k: int, x: torch.Tensor) -> torch.Tensor:
-        return F.embedding(x + self.offsets, self.table.weight[k]).sum(dim=1)
+    def maps(self) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        tables = self.table.weight.unbind(0)
+        return lambda k, x: F.embedding(x + self.offsets, tables[k]).sum(dim=1)
 
     def forward(self, x: torch.Tensor, bounds: Bounds) -> torch.Tensor:
         """x (R, C) long, rows grouped by run -> (R, d)."""
-        return per_run(self.run, x, bounds)
+        return per_run(self.maps(), x, bounds)
 
     def shared(self, v: torch.Tensor) -> torch.Tensor:
         """One row v (1, C) -> (K, d)."""
-        return torch.cat([self.run(k, v) for k in range(self.table.weight.shape[0])])
+        f = self.maps()
+        return torch.cat([f(k, v) for k in range(self.table.weight.shape[0])])
 
 
 def _make_proj(K: int, spec: FeatureSpec, dense_dim: int, vocab, dim: int) -> nn.Module:
@@ -206,17 +213,18 @@ class StackedBondEmbedding(nn.Module):
         if self.spec.dense:
             sums = bonds.new_zeros(n, bonds.shape[1]).index_add_(0, dst, bonds)
             deg = torch.bincount(dst, minlength=n).to(sums.dtype).unsqueeze(1)
+            lin, biases = proj.maps(), proj.bias.unbind(0)
 
             def dense(k: int, rows: torch.Tensor) -> torch.Tensor:
                 a, b = mb.nodes[k]
-                return proj.run(k, rows) + (deg[a:b] - 1.0) * proj.bias[k]
+                return lin(k, rows) + (deg[a:b] - 1.0) * biases[k]
 
             return per_run(dense, sums, mb.nodes)
         v = proj.table.weight.shape[1]
         flat = (dst.unsqueeze(1) * v + bonds + proj.offsets).reshape(-1)
         counts = torch.bincount(flat, minlength=n * v).view(n, v)
-        return per_run(lambda k, c: c.to(proj.table.weight.dtype) @ proj.table.weight[k],
-                       counts, mb.nodes)  # fmt: skip
+        tables = proj.table.weight.unbind(0)
+        return per_run(lambda k, c: c.to(tables[k].dtype) @ tables[k], counts, mb.nodes)
 
     def self_loop(self, loop: torch.Tensor) -> torch.Tensor:
         """The self-loop token under every run's weights: (K, d)."""
@@ -225,7 +233,8 @@ class StackedBondEmbedding(nn.Module):
 
 def _plus_per_run(h: torch.Tensor, per_k: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     """Run k's rows of h plus the row ``per_k[k]``."""
-    return per_run(lambda k, rows: rows + per_k[k].to(rows.dtype), h, bounds)
+    rows_k = per_k.unbind(0)
+    return per_run(lambda k, rows: rows + rows_k[k].to(rows.dtype), h, bounds)
 
 
 def _index_add(msg: torch.Tensor, dst: torch.Tensor, n: int) -> torch.Tensor:
@@ -253,9 +262,9 @@ class StackedGIN(_StackedConv):
         n = h.shape[0]
         bond_term = _plus_per_run(self.bond_emb.summed(mb, bonds),
                                   self.bond_emb.self_loop(loop), mb.nodes)  # fmt: skip
-        agg = _index_add(h[src], dst, n) + h + bond_term.to(h.dtype)
-        lin1, lin2 = self.mlp[0], self.mlp[2]
-        return per_run(lambda k, a: lin2.run(k, F.relu(lin1.run(k, a))), agg, mb.nodes)
+        agg = _index_add(h.index_select(0, src), dst, n) + h + bond_term.to(h.dtype)
+        lin1, lin2 = self.mlp[0].maps(), self.mlp[2].maps()
+        return per_run(lambda k, a: lin2(k, F.relu(lin1(k, a))), agg, mb.nodes)
 
 
 class _StackedLinearFirst(_StackedConv):
@@ -317,9 +326,10 @@ class StackedGAT(_StackedConv):
         bounds = mb.edges + [(mb.edges[-1][1] + a, mb.edges[-1][1] + b) for a, b in mb.nodes]
         K = len(mb.nodes)
         both = torch.cat([x_dst, xj], dim=-1)
+        atts = self.att.unbind(0)
 
         def score(k: int, rows: torch.Tensor) -> torch.Tensor:
-            return (rows * self.att[k % K]).sum(-1)
+            return (rows * atts[k % K]).sum(-1)
 
         alpha = per_run(score, both, bounds)
         alpha = softmax(F.leaky_relu(alpha, 0.2), dst, num_nodes=n)
@@ -346,13 +356,13 @@ class StackedBatchNorm(nn.Module):
 
     def forward(self, h: torch.Tensor, mb: MultiBatch) -> torch.Tensor:
         training = self.training
+        ws, bs = self.weight.unbind(0), self.bias.unbind(0)
 
         def norm(k: int, rows: torch.Tensor) -> torch.Tensor:
             if training:
                 self.num_batches_tracked[k] += 1
-            return F.batch_norm(rows, self.running_mean[k], self.running_var[k],
-                                self.weight[k], self.bias[k], training, self.momentum,
-                                self.eps)  # fmt: skip
+            return F.batch_norm(rows, self.running_mean[k], self.running_var[k], ws[k], bs[k],
+                                training, self.momentum, self.eps)  # fmt: skip
 
         return per_run(norm, h, mb.nodes)
 
@@ -365,8 +375,9 @@ def run_dropout(
         return h
 
     def drop(k: int, rows: torch.Tensor) -> torch.Tensor:
-        keep = torch.empty_like(rows).bernoulli_(1 - p, generator=generators[k])
-        return rows * keep / (1 - p)
+        # uniform draws compared with p: vectorised (bernoulli_ is per element on CPU)
+        u = torch.rand(rows.shape, generator=generators[k], device=rows.device)
+        return rows * ((u >= p).to(rows.dtype) / (1 - p))
 
     return per_run(drop, h, bounds)
 

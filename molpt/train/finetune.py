@@ -59,7 +59,12 @@ from molpt.train.group import (
     train_head_epoch,
 )
 from molpt.train.metrics import HIGHER_IS_BETTER, TaskScores, evaluate, is_better
-from molpt.utils import atomic_write_json, atomic_write_text, seed_everything
+from molpt.utils import (
+    atomic_write_json,
+    atomic_write_text,
+    check_finetune_out,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +111,8 @@ class FinetuneConfig:
     stage1_epochs: int | None = None
     bf16: bool = False
     eval_batch_size: int = 2048
+    #: replace metrics.json / predictions.csv already in ``out`` (default: refuse)
+    overwrite: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -505,6 +512,12 @@ def finetune_group(
         raise ValueError(f"runs of one group must share {', '.join(diff)}")
     cfg0 = cfgs[0]
     device = resolve_device(cfg0.device)
+    outs = [c.out for c in cfgs if c.out]
+    if len(set(map(str, outs))) != len(outs):
+        raise ValueError("runs of one group need different output folders")
+    for c in cfgs:  # writable, and no earlier results unless overwrite: before any work
+        if c.out:
+            check_finetune_out(c.out, c.overwrite)
     ckpts = {}
     for c in cfgs:  # fail fast, before featurizing
         if c.checkpoint and c.checkpoint not in ckpts:

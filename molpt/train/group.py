@@ -111,14 +111,17 @@ class StackedAdam:
             if self.wd:
                 g = g.add(p, alpha=self.wd)
             shape = (self.K,) + (1,) * (p.dim() - 1)
-            # one arithmetic for every run, whether or not others sit out this step
-            m_new = m.lerp(g, 1 - b1)
-            v_new = v.mul(b2).addcmul_(g, g, value=1 - b2)
+            # one arithmetic for every run, whether or not others sit out this step (the
+            # in-place and out-of-place forms of lerp / mul / addcmul round identically)
+            if everyone:
+                m_new = m.lerp_(g, 1 - b1)
+                v_new = v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            else:
+                m_new = m.lerp(g, 1 - b1)
+                v_new = v.mul(b2).addcmul_(g, g, value=1 - b2)
             denom = (v_new.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
             update = step_size.view(shape) * m_new / denom
             if everyone:
-                m.copy_(m_new)
-                v.copy_(v_new)
                 p.sub_(update)
                 continue
             a = active.view(shape)

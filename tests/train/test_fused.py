@@ -85,7 +85,8 @@ def test_group_equals_runs_one_by_one(
     sizes = [r["n_train"] for r in group]
     assert sizes[0] - sizes[2] == 80  # so the smaller runs sit out the last steps
     for cfg, g in zip(cfgs, group, strict=True):
-        cfg_alone = FinetuneConfig(**{**cfg.to_dict(), "out": str(tmp_path / "alone")})
+        cfg_alone = FinetuneConfig(**{**cfg.to_dict(), "out": str(tmp_path / "alone"),
+                                       "overwrite": True})
         _assert_same(g, finetune(cfg_alone, progress=False))
         # each run writes what a solo run writes
         saved = json.loads((tmp_path / "g" / f"run{cfg.seed}" / "metrics.json").read_text())
@@ -96,20 +97,34 @@ def test_group_equals_runs_one_by_one(
 
 def test_dropout_result_does_not_depend_on_the_group(data_dir, tmp_cache, tmp_path):
     cfgs = _runs(data_dir, tmp_path, "bbbp", "full", "gin", dropout=0.5, seeds=(0, 1, 2, 3))
+    for c in cfgs:
+        c.overwrite = True
     alone = finetune(cfgs[2], progress=False)
     in_four = finetune_group(cfgs, progress=False)[2]
     in_two = finetune_group([cfgs[3], cfgs[2]], progress=False)[1]
     _assert_same(alone, in_four)
     _assert_same(alone, in_two)
-    other_seed = finetune(FinetuneConfig(**{**cfgs[2].to_dict(), "seed": 9}), progress=False)
+    other_seed = finetune(FinetuneConfig(**{**cfgs[2].to_dict(), "seed": 9, "out": None}),
+                          progress=False)
     assert _metrics(other_seed) != _metrics(alone)  # the seed does matter
 
 
-def test_group_rejects_mixed_settings(data_dir, tmp_cache, tmp_path):
+def test_group_rejects_mixed_settings_and_shared_outputs(data_dir, tmp_cache, tmp_path):
     cfgs = _runs(data_dir, tmp_path, "bbbp", "full", "gin")
     cfgs[1].lr = 1e-4
     with pytest.raises(ValueError, match="must share lr"):
         finetune_group(cfgs, progress=False)
+    cfgs = _runs(data_dir, tmp_path, "bbbp", "full", "gin")
+    cfgs[1].out = cfgs[0].out
+    with pytest.raises(ValueError, match="different output folders"):
+        finetune_group(cfgs, progress=False)
+    # earlier results are never overwritten silently
+    (tmp_path / "run2").mkdir()
+    (tmp_path / "run2" / "metrics.json").write_text("{}")
+    cfgs = _runs(data_dir, tmp_path, "bbbp", "full", "gin")
+    with pytest.raises(Exception, match="overwrite"):
+        finetune_group(cfgs, progress=False)
+    assert (tmp_path / "run2" / "metrics.json").read_text() == "{}"
 
 
 def test_stacked_adam_idle_run_does_not_move():
