@@ -67,10 +67,10 @@ def plain_epoch(model, opt, train_list, eval_list, device) -> float:
     return time.perf_counter() - t0
 
 
-def molpt_epochs(ds, k: int, epochs: int, device: str, bf16: bool) -> float:
+def molpt_epochs(ds, k: int, epochs: int, device: str, bf16: bool, limit: int | None) -> float:
     """Mean seconds per epoch of a K-run fused group (epochs after the first)."""
     cfgs = [FinetuneConfig(dataset=ds.spec.name, seed=s, epochs=epochs, device=device,
-                           bf16=bf16) for s in range(k)]  # fmt: skip
+                           bf16=bf16, limit=limit) for s in range(k)]  # fmt: skip
     r = finetune_group(cfgs, dataset=ds, progress=False)[0]
     secs = [h["seconds"] for h in r["history"]]
     steady = secs[1:] or secs
@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto")
+    ap.add_argument("--limit", default=None,
+                    help="first N molecules per set, e.g. 'tox21=3000' or '3000' (all sets)")
     ap.add_argument("--results", default=None, help="append a section to this RESULTS.md")
     args = ap.parse_args()
     if args.threads:
@@ -121,9 +123,15 @@ def main() -> None:
     )
     info = machine_info(device)
     print(json.dumps({"machine": info}), flush=True)
+    limits: dict[str, int] = {}
+    for item in (args.limit or "").split(","):
+        if item.strip():
+            key, _, val = item.rpartition("=")
+            limits[key or "*"] = int(val)
     table = []
     for name in args.datasets.split(","):
-        ds = load_dataset(name)
+        limit = limits.get(name, limits.get("*"))
+        ds = load_dataset(name, limit=limit)
         graphs = ds.graphs
         tr, va, te = split(graphs.smiles, "scaffold")
         data = [graphs[i] for i in range(len(graphs))]
@@ -146,7 +154,8 @@ def main() -> None:
                     rate = n_train / secs
                 else:
                     k = 1 if c == "molpt-1" else args.k
-                    secs = molpt_epochs(ds, k, args.epochs, args.device, c.endswith("bf16"))
+                    secs = molpt_epochs(ds, k, args.epochs, args.device, c.endswith("bf16"),
+                                        limit)  # fmt: skip
                     rate = k * n_train / secs
                 times[c].append(rate)
                 print(json.dumps({"dataset": name, "round": rnd, "contender": c,
@@ -155,7 +164,8 @@ def main() -> None:
         base = statistics.median(times["plain"])
         for c in contenders:
             rate = statistics.median(times[c])
-            table.append(dict(dataset=name, contender=c, graphs_per_s=round(rate, 1),
+            table.append(dict(dataset=name if limit is None else f"{name} (first {limit})",
+                              contender=c, graphs_per_s=round(rate, 1),
                               ratio=round(rate / base, 2),
                               protocol_hours=round(PROTOCOL_GRAPHS / rate / 3600, 1)))  # fmt: skip
     lines = [
@@ -181,7 +191,8 @@ def main() -> None:
             "graphs) for one method.\n\n"
             f"Command: `python benchmarks/finetune_throughput.py --datasets {args.datasets} "
             f"--k {args.k} --rounds {args.rounds} --epochs {args.epochs} --device "
-            f"{args.device}`\n\n{text}\n"
+            f"{args.device}{' --limit ' + args.limit if args.limit else ''}"
+            f"{' --threads ' + str(args.threads) if args.threads else ''}`\n\n{text}\n"
         )
         with open(args.results, "a", encoding="utf-8") as fh:
             fh.write(section)
