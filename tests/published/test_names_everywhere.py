@@ -107,7 +107,12 @@ def test_benchmark_with_two_architectures_runs_each_twin(hu_root, runner, data_d
 def test_quick_profile_brings_hu_gcn_with_its_twin(hu_root):
     spec = resolve_grid("quick", datasets=["bbbp"], splits=["scaffold"], seeds=[0],
                         published=True, checkpoint_dir=hu_root)  # fmt: skip
-    assert list(spec.published) == [HU_GCN] and spec.pretrain and not spec.notes
+    assert list(spec.published) == [HU_GCN] and not spec.notes
+    assert spec.pretrain is None  # attrmask pretraining is only the fallback (time budget)
+    jobs, _ = expand_grid(spec, {})
+    assert sorted((j.method, j.config["baseline"], j.config["encoder"]) for j in jobs) == [
+        ("hu2020/gcn_supervised_contextpred", "none", "gcn"), ("none", "none", "gcn")]  # fmt: skip
+    # beside a checkpoint of another architecture, each gets its own twin
     am = CheckpointInfo("attrmask", "/r/attrmask.pt", "basic",
                         {"conv": "gin", "num_layers": 5, "hidden_dim": 128}, "ab" * 32)
     jobs, _ = expand_grid(spec, {"attrmask": am})
@@ -117,7 +122,7 @@ def test_quick_profile_brings_hu_gcn_with_its_twin(hu_root):
     # without the Python API's opt-in, or with an explicit architecture: no published encoder
     assert resolve_grid("quick").published == {}
     small = resolve_grid("quick", hidden_dim=16, published=True, checkpoint_dir=hu_root)
-    assert small.published == {} and "left out" in small.notes[0]
+    assert small.published == {} and "left out" in small.notes[0] and small.pretrain
 
 
 def test_quick_profile_without_the_file_says_so_and_runs_the_rest(tmp_path, monkeypatch,
