@@ -97,18 +97,34 @@ def run_group(
     A row's ``seconds`` is the group's wall time divided by its size (the run's share), so
     the report's compute total stays the wall time spent.
     """
+    import hashlib
+
     from molpt.train.finetune import finetune_group
 
+    _commit()  # the commit of the code that runs, read before the (long) group starts
     c = jobs[0].config
     t0 = time.perf_counter()
     ds = get_dataset(c["dataset"], c["featurizer"], c["limit"], data_dir)
     cfgs = [finetune_config(j, o, data_dir, device) for j, o in zip(jobs, outs, strict=True)]
+    # a group's resumable state lives beside the job folders (RESULTS_DIR/groups/<key>/),
+    # keyed by its jobs: a rerun of the same group continues where a killed one stopped
+    state_dir = None
+    first = Path(outs[0])
+    if first.parent.name == "jobs":
+        key = hashlib.sha256(",".join(sorted(j.job_id for j in jobs)).encode()).hexdigest()
+        state_dir = first.parent.parent / "groups" / key[:16]
     results = finetune_group(
         cfgs,
         dataset=ds,
         progress=progress_position is not None,
         progress_position=progress_position or 0,
+        state_dir=state_dir,
     )
+    if state_dir is not None:
+        try:
+            state_dir.rmdir()
+        except OSError:
+            pass
     if len(results) != len(jobs):
         raise RuntimeError(f"finetune_group returned {len(results)} results for {len(jobs)} runs")
     share = (time.perf_counter() - t0) / len(jobs)

@@ -381,7 +381,31 @@ class _Run:
             best.update(valid=sv[metric].mean, epoch=epoch, test=st[metric].mean,
                         pred=out[nv:].copy(), scores=st, valid_scores=sv)  # fmt: skip
         best["last_scores"] = st
+        self.last_pred = out[nv:].copy()
         return row
+
+    # ---- resumable state --------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        b = self.best
+        return {
+            "order_gen": self.data.order_gen.get_state(),
+            "dropout_gen": self.data.dropout_gen.get_state(),
+            "history": self.history,
+            "best": {"valid": float(b["valid"]), "epoch": int(b["epoch"]),
+                     "test": float(b["test"]), "pred": torch.from_numpy(b["pred"]),
+                     "last_pred": torch.from_numpy(self.last_pred)},
+        }  # fmt: skip
+
+    def restore(self, st: dict[str, Any]) -> None:
+        self.data.order_gen.set_state(st["order_gen"])
+        self.data.dropout_gen.set_state(st["dropout_gen"])
+        self.history = list(st["history"])
+        b = st["best"]
+        pred, last = b["pred"].numpy(), b["last_pred"].numpy()
+        self.best.update(valid=b["valid"], epoch=b["epoch"], test=b["test"], pred=pred,
+                         scores=evaluate(self.task_type, self.y_true_test, pred),
+                         last_scores=evaluate(self.task_type, self.y_true_test, last))
+        self.last_pred = last
 
     def result(self, encoder_config: dict, num_parameters: int, device, seconds: float,
                ckpt: dict | None) -> dict[str, Any]:  # fmt: skip
@@ -483,6 +507,8 @@ def finetune_group(
     progress: bool = True,
     progress_position: int = 0,
     keep_state: bool = False,
+    state_dir: str | Path | None = None,
+    state_every_s: float = 60.0,
 ) -> list[dict[str, Any]]:
     """Fine-tune K runs that share ``group_key`` as one fused model; one result per run.
 
@@ -498,6 +524,10 @@ def finetune_group(
         progress: show the group's epoch progress bar on stderr.
         progress_position: tqdm position (the benchmark nests it under its grid bar).
         keep_state: add each run's final ``GraphModel`` state dict as ``final_state``.
+        state_dir: where the group saves its state (weights, Adam moments, random streams,
+            histories) at most every ``state_every_s`` seconds, as ``group_state.pt``; a
+            rerun of the same group resumes from it exactly (bit-identical on CPU), and it
+            is removed when the group finishes.  None = no saving.
     """
     if not cfgs:
         return []
@@ -577,47 +607,54 @@ def finetune_group(
                             test="nan" if row["test"] is None else f"{row['test']:.3f}")
             bar.set_postfix(post, refresh=False)  # fmt: skip
 
-    epoch = 0
     eval_parts = [d.eval_idx for d in data]
+    head_epochs = {"linear": cfg0.epochs, "two-stage": cfg0.stage1, "full": 0}[cfg0.strategy]
+    saver = _GroupState(state_dir, cfgs, state_every_s)
+    done, opt_state = saver.load(model, runs, device)
+    if done and bar is not None:
+        bar.update(done)
     try:
         # ---- head-only phases (linear, two-stage stage 1) on frozen embeddings ----------
-        head_epochs = {"linear": cfg0.epochs, "two-stage": cfg0.stage1, "full": 0}[cfg0.strategy]
-        if head_epochs:
+        if head_epochs > done:
             for p in model.encoder.parameters():
                 p.requires_grad_(False)
             emb = embed_all(model, graphs, cfg0.eval_batch_size, cfg0.bf16)
             opt = StackedAdam(model.head.parameters(), lr=cfg0.lr,
                               weight_decay=cfg0.weight_decay)  # fmt: skip
+            if opt_state is not None:
+                opt.load_state(opt_state)
             weights = None
             if cfg0.strategy == "two-stage" and task_type == "classification":
                 weights = torch.stack([d.class_weights for d in data])
             stage = "linear" if cfg0.strategy == "linear" else "stage1"
-            for _ in range(head_epochs):
+            for epoch in range(done + 1, head_epochs + 1):
                 t0 = time.perf_counter()
-                epoch += 1
                 losses, seen = train_head_epoch(model, opt, emb, data, targets, task_type,
                                                 cfg0.batch_size, weights)  # fmt: skip
                 raws = predict_parts(model, graphs, eval_parts, cfg0.eval_batch_size,
                                      cfg0.bf16, emb=emb)  # fmt: skip
                 finish_epoch(epoch, stage, losses, raws, t0, seen)
+                saver.maybe_save(epoch, model, opt, runs, last=epoch == head_epochs)
             for p in model.encoder.parameters():
                 p.requires_grad_(True)
             del emb
+            opt_state = None
 
         # ---- full fine-tuning (full, two-stage stage 2) ---------------------------------
-        full_epochs = cfg0.epochs - head_epochs
-        if full_epochs > 0:
+        if cfg0.epochs > max(head_epochs, done):
             lr = cfg0.lr / 10 if cfg0.strategy == "two-stage" else cfg0.lr
             opt = StackedAdam(model.parameters(), lr=lr, weight_decay=cfg0.weight_decay)
+            if opt_state is not None and done > head_epochs:
+                opt.load_state(opt_state)
             stage = "stage2" if cfg0.strategy == "two-stage" else "full"
-            for _ in range(full_epochs):
+            for epoch in range(max(head_epochs, done) + 1, cfg0.epochs + 1):
                 t0 = time.perf_counter()
-                epoch += 1
                 losses, seen = train_epoch(model, opt, graphs, data, targets, task_type,
                                            cfg0.batch_size, cfg0.bf16)  # fmt: skip
                 raws = predict_parts(model, graphs, eval_parts, cfg0.eval_batch_size,
                                      cfg0.bf16)  # fmt: skip
                 finish_epoch(epoch, stage, losses, raws, t0, seen)
+                saver.maybe_save(epoch, model, opt, runs)
     finally:
         if bar is not None:
             bar.close()
@@ -631,7 +668,68 @@ def finetune_group(
         if keep_state:
             res["final_state"] = {n: v.cpu() for n, v in model.unstack(k).items()}
         results.append(res)
+    saver.remove()
     return results
+
+
+class _GroupState:
+    """A fused group's resumable state in ``STATE_DIR/group_state.pt`` (atomic writes)."""
+
+    FORMAT = "molpt-group-state"
+
+    def __init__(self, state_dir, cfgs: list[FinetuneConfig], every_s: float) -> None:
+        self.path = Path(state_dir) / "group_state.pt" if state_dir else None
+        self.every_s = every_s
+        self.last = time.monotonic()
+        # what the group is: every run's configuration minus where it writes
+        import json
+
+        self.ident = json.dumps(
+            [{k: v for k, v in c.to_dict().items() if k not in ("out", "overwrite")}
+             for c in cfgs], sort_keys=True, default=str,
+        )  # fmt: skip
+
+    def load(self, model: StackedModel, runs: list[_Run], device) -> tuple[int, dict | None]:
+        """Restore a saved state of this very group; returns (epochs done, optimizer state)."""
+        if self.path is None or not self.path.is_file():
+            return 0, None
+        try:
+            st = torch.load(self.path, map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: start afresh
+            log.warning("ignoring unreadable group state %s (%s)", self.path, exc)
+            return 0, None
+        if not isinstance(st, dict) or st.get("format") != self.FORMAT:
+            log.warning("ignoring %s: not a molpt group state", self.path)
+            return 0, None
+        if st.get("ident") != self.ident:
+            log.warning("ignoring %s: saved by a different group of runs", self.path)
+            return 0, None
+        model.load_state_dict(st["model"])
+        for r, rs in zip(runs, st["runs"], strict=True):
+            r.restore(rs)
+        log.info("resuming fused group from epoch %d (%s)", st["epoch"], self.path)
+        return int(st["epoch"]), st["opt"]
+
+    def maybe_save(self, epoch: int, model, opt, runs: list[_Run], last: bool = False) -> None:
+        if self.path is None or (not last and time.monotonic() - self.last < self.every_s):
+            return
+        import io
+
+        from molpt.utils import atomic_write_bytes
+
+        buf = io.BytesIO()
+        torch.save({"format": self.FORMAT, "ident": self.ident, "epoch": epoch,
+                    "model": model.state_dict(), "opt": opt.state(),
+                    "runs": [r.state() for r in runs]}, buf)  # fmt: skip
+        try:
+            atomic_write_bytes(self.path, buf.getvalue())
+        except OSError as exc:  # saving is a convenience: training goes on
+            log.warning("could not save the group state to %s (%s)", self.path, exc)
+        self.last = time.monotonic()
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 def predictions_csv(

@@ -91,6 +91,16 @@ class StackedAdam:
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
+    def state(self) -> dict:
+        return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+    def load_state(self, state: dict) -> None:
+        self.steps.copy_(state["steps"])
+        for mine, saved in zip(self.exp_avg + self.exp_avg_sq,
+                               list(state["exp_avg"]) + list(state["exp_avg_sq"]),
+                               strict=True):  # fmt: skip
+            mine.copy_(saved)
+
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None

@@ -146,3 +146,55 @@ def test_stacked_adam_idle_run_does_not_move():
     ref.grad = opt.params[0].grad[0].clone()
     torch.optim.Adam([ref], lr=1e-2).step()
     assert torch.allclose(ref, opt.params[0][0], atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "strategy,step_fn,fail_at",
+    [("full", "train_epoch", 3), ("two-stage", "train_epoch", 2),
+     ("linear", "train_head_epoch", 3)],
+)  # fmt: skip
+def test_interrupted_group_resumes_exactly(
+    data_dir, tmp_cache, tmp_path, monkeypatch, strategy, step_fn, fail_at
+):
+    import molpt.train.finetune as ft
+
+    def cfgs(tag):
+        out = _runs(data_dir, tmp_path / tag, "bbbp", strategy, "gin", dropout=0.5, seeds=(0, 1))
+        for c in out:
+            c.epochs, c.stage1_epochs = 4, 1
+        return out
+
+    reference = finetune_group(cfgs("ref"), progress=False)
+    state = tmp_path / "state"
+    real = getattr(ft, step_fn)
+    calls = {"n": 0}
+
+    def crash(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == fail_at:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ft, step_fn, crash)
+    with pytest.raises(KeyboardInterrupt):
+        finetune_group(cfgs("run"), progress=False, state_dir=state, state_every_s=0)
+    assert (state / "group_state.pt").is_file()
+    monkeypatch.setattr(ft, step_fn, real)
+    # a different group never picks up this state
+    import shutil
+
+    (tmp_path / "state2").mkdir()
+    shutil.copy(state / "group_state.pt", tmp_path / "state2" / "group_state.pt")
+    other = cfgs("other")
+    other[1].seed = 5
+    fresh = finetune_group(other, progress=False)
+    for c in other:
+        c.overwrite = True
+    ignored = finetune_group(other, progress=False, state_dir=tmp_path / "state2")
+    assert [_metrics(r) for r in fresh] == [_metrics(r) for r in ignored]
+    resumed = finetune_group(cfgs("run"), progress=False, state_dir=state, state_every_s=0)
+    for a, b in zip(reference, resumed, strict=True):
+        assert _metrics(a) == _metrics(b)
+        assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+        assert a["test_at_best_valid"] == b["test_at_best_valid"]
+    assert not (state / "group_state.pt").exists()  # removed once the group is done
