@@ -117,8 +117,13 @@ def multi_batch(graphs: GraphSet, parts: list[torch.Tensor | None]) -> MultiBatc
 def per_run(
     fn: Callable[[int, torch.Tensor], torch.Tensor], rows: torch.Tensor, bounds: Bounds
 ) -> torch.Tensor:
-    """Apply ``fn(k, rows[a:b])`` to each run's rows and concatenate (empty runs skipped)."""
-    outs = [fn(k, rows[a:b]) for k, (a, b) in enumerate(bounds) if b > a]
+    """Apply ``fn(k, rows[a:b])`` to each run's rows and concatenate (empty runs skipped).
+
+    The pieces come from one ``split`` (its backward concatenates the K gradients once;
+    K separate slices would each scatter into a full-size zero tensor).
+    """
+    pieces = rows.split([b - a for a, b in bounds])
+    outs = [fn(k, p) for k, p in enumerate(pieces) if p.shape[0]]
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
