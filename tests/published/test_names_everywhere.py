@@ -33,7 +33,9 @@ def test_molpt_load_and_embed_by_name(hu_root, runner, tmp_path, monkeypatch):
     z = model.embed(["CCO", "c1ccccc1O"])
     assert z.shape == (2, 300) and torch.isfinite(z).all()
     same = molpt.load(resolve_checkpoint(HU_GCN, hu_root), device="cpu").embed(["CCO"])
-    assert torch.equal(z[:1], same)
+    # same weights by name or by path (a batch of 2 vs 1 may round differently in the
+    # matmul, so not bit-equal)
+    assert torch.allclose(z[:1], same, atol=1e-5, rtol=1e-5)
     # `molpt embed --checkpoint NAME` with MOLPT_CHECKPOINTS, offline (no URL is touched)
     monkeypatch.setenv("MOLPT_CHECKPOINTS", str(hu_root))
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("network"))
