@@ -88,12 +88,17 @@ class Encoder(nn.Module):
                 h = F.relu(h)
             h = F.dropout(h, self.dropout, training=self.training)
             hs.append(h)
-        if self.jk == "last":
-            return hs[-1]
-        if self.jk == "concat":
-            return torch.cat(hs, dim=1)
-        stacked = torch.stack(hs, dim=0)
-        return stacked.max(dim=0).values if self.jk == "max" else stacked.sum(dim=0)
+        return jump_knowledge(hs, self.jk)
+
+
+def jump_knowledge(hs: list[torch.Tensor], jk: str) -> torch.Tensor:
+    """Combine the input embedding and every layer's output (each (N, d)) by ``jk``."""
+    if jk == "last":
+        return hs[-1]
+    if jk == "concat":
+        return torch.cat(hs, dim=1)
+    stacked = torch.stack(hs, dim=0)
+    return stacked.max(dim=0).values if jk == "max" else stacked.sum(dim=0)
 
 
 def build_encoder(config: dict[str, Any]) -> Encoder:

@@ -35,6 +35,7 @@ from torch_geometric.utils import scatter, softmax
 from molpt.featurize.graphs import GraphSet
 from molpt.featurize.vocab import FeatureSpec, get_spec
 from molpt.nn.embeddings import prepare_bonds, self_loop_input
+from molpt.nn.encoder import jump_knowledge
 from molpt.nn.model import GraphModel
 
 Bounds = list[tuple[int, int]]
@@ -277,6 +278,12 @@ class _StackedLinearFirst(_StackedConv):
         super().__init__(K, spec, dim)
         self.linear = StackedLinear(K, dim, dim)
 
+    def _mapped(self, h, mb: MultiBatch, bonds, loop):
+        """W h per run, each edge's bond embedding and the self-loop one (K, d)."""
+        x = self.linear(h, mb.nodes)
+        e = self.bond_emb.per_edge(mb, bonds).to(x.dtype)
+        return x, e, self.bond_emb.self_loop(loop)
+
 
 def _deg_with_self_loop(dst: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
     ones = torch.ones_like(dst, dtype=like.dtype)
@@ -287,9 +294,7 @@ class StackedGCN(_StackedLinearFirst):
     def forward(self, h, mb: MultiBatch, bonds, loop):
         src, dst = mb.edge_index
         n = h.shape[0]
-        x = self.linear(h, mb.nodes)
-        e = self.bond_emb.per_edge(mb, bonds).to(x.dtype)
-        e_self = self.bond_emb.self_loop(loop)
+        x, e, e_self = self._mapped(h, mb, bonds, loop)
         dinv = _deg_with_self_loop(dst, n, x).pow(-0.5)
         norm = (dinv[src] * dinv[dst]).unsqueeze(1)
         out = _index_add(norm * (x[src] + e), dst, n)
@@ -300,9 +305,7 @@ class StackedSAGE(_StackedLinearFirst):
     def forward(self, h, mb: MultiBatch, bonds, loop):
         src, dst = mb.edge_index
         n = h.shape[0]
-        x = self.linear(h, mb.nodes)
-        e = self.bond_emb.per_edge(mb, bonds).to(x.dtype)
-        e_self = self.bond_emb.self_loop(loop)
+        x, e, e_self = self._mapped(h, mb, bonds, loop)
         s = _index_add(x[src] + e, dst, n) + _plus_per_run(x, e_self, mb.nodes)
         cnt = _deg_with_self_loop(dst, n, x)
         return F.normalize(s / cnt.unsqueeze(1), p=2, dim=-1)
@@ -427,12 +430,7 @@ class StackedEncoder(nn.Module):
                 h = F.relu(h)
             h = run_dropout(h, self.dropout, mb.nodes, gens)
             hs.append(h)
-        if self.jk == "last":
-            return hs[-1]
-        if self.jk == "concat":
-            return torch.cat(hs, dim=1)
-        stacked = torch.stack(hs, dim=0)
-        return stacked.max(dim=0).values if self.jk == "max" else stacked.sum(dim=0)
+        return jump_knowledge(hs, self.jk)
 
 
 class StackedPool(nn.Module):
