@@ -71,6 +71,9 @@ def _cli(out: Path, data_dir: Path, cache: Path) -> list[str]:
         "--limit", "150", "--num-layers", "2", "--hidden-dim", "16", "--batch-size", "64",
         "--device", "cpu", "--data-dir", str(data_dir), "--no-progress",
         "--checkpoint", f"tiny={cache / 'tiny.pt'}", "--out", str(out),
+        # one run per group, so the kill lands between groups (a fused group of all 8 would
+        # append its rows at once)
+        "--fuse", "1",
     ]  # fmt: skip
 
 
