@@ -6,8 +6,11 @@ process, in alternating rounds so that a noisy machine hurts every contender ali
 * ``plain``: the textbook loop: a list of PyG ``Data`` objects, ``DataLoader(shuffle=True)``,
   ``torch.optim.Adam``, masked BCE; eval of valid + test each epoch (batch 256).
 * ``molpt-1``: ``molpt.train.finetune.finetune`` (a group of one).
-* ``molpt-K``: ``finetune_group`` with K runs (seeds 0..K-1) fused into one step.
-* ``molpt-K-bf16``: the same under bf16 autocast, where the device has native bf16.
+* ``molpt-K``: ``finetune_group`` with K runs (seeds 0..K-1) fused into one step, the
+  default matmul mode of the device (CPU fp32: "per-run", bit-exact; CUDA: "batched").
+* ``molpt-K-bmm``: the same with ``matmul="batched"`` (one bmm per layer over the runs
+  padded to equal blocks), on a CPU where it is not the fp32 default.
+* ``molpt-K-bf16``: bf16 autocast (batched matmul), where the device has native bf16.
 
 An "epoch" is one pass over the training part plus scoring the valid and test parts, as in
 the protocol.  Figures: training graphs per second (runs x training graphs / epoch
@@ -67,10 +70,12 @@ def plain_epoch(model, opt, train_list, eval_list, device) -> float:
     return time.perf_counter() - t0
 
 
-def molpt_epochs(ds, k: int, epochs: int, device: str, bf16: bool, limit: int | None) -> float:
+def molpt_epochs(ds, k: int, epochs: int, device: str, bf16: bool, limit: int | None,
+                 matmul: str = "auto") -> float:  # fmt: skip
     """Mean seconds per epoch of a K-run fused group (epochs after the first)."""
     cfgs = [FinetuneConfig(dataset=ds.spec.name, seed=s, epochs=epochs, device=device,
-                           bf16=bf16, limit=limit) for s in range(k)]  # fmt: skip
+                           bf16=bf16, limit=limit, matmul=matmul)
+            for s in range(k)]  # fmt: skip
     r = finetune_group(cfgs, dataset=ds, progress=False)[0]
     secs = [h["seconds"] for h in r["history"]]
     steady = secs[1:] or secs
@@ -139,6 +144,8 @@ def main() -> None:
         eval_list = [data[i] for i in list(va) + list(te)]
         n_train = len(tr)
         contenders = ["plain", "molpt-1", f"molpt-{args.k}"]
+        if device.type == "cpu":
+            contenders.append(f"molpt-{args.k}-bmm")
         if use_bf16:
             contenders.append(f"molpt-{args.k}-bf16")
         times: dict[str, list[float]] = {c: [] for c in contenders}
@@ -154,8 +161,9 @@ def main() -> None:
                     rate = n_train / secs
                 else:
                     k = 1 if c == "molpt-1" else args.k
+                    mode = "batched" if c.endswith("bmm") else "auto"
                     secs = molpt_epochs(ds, k, args.epochs, args.device, c.endswith("bf16"),
-                                        limit)  # fmt: skip
+                                        limit, mode)  # fmt: skip
                     rate = k * n_train / secs
                 times[c].append(rate)
                 print(json.dumps({"dataset": name, "round": rnd, "contender": c,

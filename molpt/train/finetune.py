@@ -71,6 +71,16 @@ log = logging.getLogger(__name__)
 STRATEGIES = ("full", "linear", "two-stage")
 
 
+MATMUL_MODES = ("auto", "per-run", "batched")
+
+
+def batched_matmul(mode: str, device: torch.device, bf16: bool) -> bool:
+    """Resolve ``FinetuneConfig.matmul``: "auto" = batched on CUDA and under bf16."""
+    if mode == "auto":
+        return device.type == "cuda" or bool(bf16)
+    return mode == "batched"
+
+
 @dataclass
 class FinetuneConfig:
     """Everything that defines one fine-tuning run.
@@ -111,6 +121,11 @@ class FinetuneConfig:
     stage1_epochs: int | None = None
     bf16: bool = False
     eval_batch_size: int = 2048
+    #: how a fused group runs its linear layers: "per-run" (K matmuls over each run's own
+    #: rows: bit-identical alone or in any group), "batched" (one bmm over runs padded to
+    #: equal blocks: faster, equal up to rounding) or "auto" (batched on CUDA and with
+    #: bf16, per-run on a CPU in fp32)
+    matmul: str = "auto"
     #: replace metrics.json / predictions.csv already in ``out`` (default: refuse)
     overwrite: bool = False
 
@@ -129,6 +144,10 @@ class FinetuneConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.matmul not in MATMUL_MODES:
+            raise ValueError(
+                f"unknown matmul mode {self.matmul!r}; choose one of: {', '.join(MATMUL_MODES)}"
+            )
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.dropout < 1:
@@ -254,7 +273,7 @@ GROUP_FIELDS = (
     "dataset", "csv", "smiles_col", "tasks", "task_type", "featurizer", "split", "strategy",
     "epochs", "batch_size", "lr", "weight_decay", "dropout", "encoder", "num_layers",
     "hidden_dim", "jk", "pooling", "device", "data_dir", "limit", "beta", "stage1_epochs",
-    "bf16", "eval_batch_size",
+    "bf16", "eval_batch_size", "matmul",
 )  # fmt: skip
 
 
@@ -577,7 +596,8 @@ def finetune_group(
     for c in cfgs:
         seed_everything(c.seed)
         models.append(build_model(c, len(task_names), ckpts.get(c.checkpoint))[0])
-    model = StackedModel.from_models(models).to(device)
+    batched = batched_matmul(cfg0.matmul, device, cfg0.bf16)
+    model = StackedModel.from_models(models).to(device).set_matmul(batched)
     n_params = sum(p.numel() for p in models[0].parameters())
     enc_config = dict(models[0].encoder.config)
     del models
@@ -665,6 +685,7 @@ def finetune_group(
         res = r.result(enc_config, n_params, device, seconds, ckpts.get(r.cfg.checkpoint))
         if K > 1:
             res["group_size"] = K
+            res["matmul"] = "batched" if batched else "per-run"
         if keep_state:
             res["final_state"] = {n: v.cpu() for n, v in model.unstack(k).items()}
         results.append(res)
@@ -748,6 +769,8 @@ def predictions_csv(
 __all__ = [
     "STRATEGIES",
     "FinetuneConfig",
+    "MATMUL_MODES",
+    "batched_matmul",
     "build_model",
     "class_balanced_weights",
     "GROUP_FIELDS",

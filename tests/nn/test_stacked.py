@@ -55,11 +55,12 @@ def _models(K, featurizer, conv, jk="last", pooling="mean", layers=3, dim=16):
     ],
 )
 @pytest.mark.parametrize("train", [False, True])
-def test_stacked_equals_ordinary(bbbp_graphs, featurizer, conv, jk, pooling, train):
+@pytest.mark.parametrize("batched", [False, True], ids=["per-run", "bmm"])
+def test_stacked_equals_ordinary(bbbp_graphs, featurizer, conv, jk, pooling, train, batched):
     graphs = bbbp_graphs[featurizer]
     K = 3
     models = _models(K, featurizer, conv, jk, pooling)
-    stacked = StackedModel.from_models(models)
+    stacked = StackedModel.from_models(models).set_matmul(batched)
     # different graphs (and numbers of graphs) per run, one run idle
     parts = [torch.arange(0, 40), None, torch.arange(60, 85)]
     mb = multi_batch(graphs, parts)
@@ -117,3 +118,24 @@ def test_dropout_streams_are_per_run(bbbp_graphs):
     assert torch.allclose(out[30:70], out1, atol=1e-5)
     other = alone(multi_batch(graphs, [parts[1]]), gens([7]))
     assert not torch.allclose(out1, other, atol=1e-3)  # the masks do matter
+
+
+@pytest.mark.parametrize("conv", ["gin", "gcn", "gat"])
+def test_bmm_gradients_equal_per_run(bbbp_graphs, conv):
+    """The batched (bmm over padded run blocks) path gives every run the gradients of the
+    per-run path, and the padding rows add nothing (an idle run's gradient is zero)."""
+    graphs = bbbp_graphs["basic"]
+    parts = [torch.arange(0, 40), None, torch.arange(60, 85), torch.arange(100, 103)]
+    grads = {}
+    for batched in (False, True):
+        stacked = StackedModel.from_models(_models(4, "basic", conv)).set_matmul(batched)
+        stacked.train()
+        out = stacked(multi_batch(graphs, parts))
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads[batched] = {n: p.grad.clone() for n, p in stacked.named_parameters()}
+    for name, g in grads[False].items():
+        b = grads[True][name]
+        scale = g.abs().max().clamp_min(1.0)  # float32 rounding, relative to the largest
+        assert (b - g).abs().max() <= 1e-5 * scale, (name, (b - g).abs().max(), scale)
+        assert torch.count_nonzero(b[1]) == 0, name  # the idle run
+    assert any(torch.count_nonzero(g) for g in grads[True].values())
