@@ -128,24 +128,22 @@ def per_run(
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
-_PLANS: dict[tuple, tuple[int, torch.Tensor, torch.Tensor]] = {}
+_PLANS: dict[tuple, tuple[int, torch.Tensor]] = {}
 
 
-def _plan(bounds: Bounds, device: torch.device) -> tuple[int, torch.Tensor, torch.Tensor]:
-    """(R, pos, run) for rows grouped by run: R = the largest run's row count, ``pos`` (N,)
-    each row's place in a (K * R) padded grid (run k's rows at ``k * R + i``), ``run`` (N,)
-    each row's run.  Cached per bounds and device (a step asks for the same few)."""
+def _plan(bounds: Bounds, device: torch.device) -> tuple[int, torch.Tensor]:
+    """(R, pos) for rows grouped by run: R = the largest run's row count, ``pos`` (N,) each
+    row's place in a (K * R) padded grid (run k's i-th row at ``k * R + i``).  Cached per
+    bounds and device (a step asks for the same few)."""
     key = (tuple(bounds), str(device))
     hit = _PLANS.get(key)
     if hit is None:
         sizes = [b - a for a, b in bounds]
         R = max(sizes)
-        run = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-        starts = torch.tensor([a for a, _ in bounds])
-        pos = torch.arange(run.numel()) - starts[run] + run * R
+        pos = torch.cat([torch.arange(n) + k * R for k, n in enumerate(sizes)])
         if len(_PLANS) > 64:
             _PLANS.clear()
-        hit = _PLANS[key] = (R, pos.to(device), run.to(device))
+        hit = _PLANS[key] = (R, pos.to(device))
     return hit
 
 
@@ -161,15 +159,10 @@ def padded_rows(
     matmul (not bit-for-bit).
     """
     K = len(bounds)
-    R, pos, _ = _plan(bounds, rows.device)
+    R, pos = _plan(bounds, rows.device)
     grid = rows.new_zeros(K * R, rows.shape[1]).index_copy(0, pos, rows)
     out = fn(grid.view(K, R, -1))
     return out.reshape(K * R, -1).index_select(0, pos)
-
-
-def rows_run(bounds: Bounds, device: torch.device) -> torch.Tensor:
-    """The run of each row (N,) for rows grouped by run."""
-    return _plan(bounds, device)[2]
 
 
 # ------------------------------------------------------------------------------------------
@@ -300,8 +293,11 @@ class StackedBondEmbedding(nn.Module):
 
 
 def _plus_per_run(h: torch.Tensor, per_k: torch.Tensor, bounds: Bounds) -> torch.Tensor:
-    """Run k's rows of h plus the row ``per_k[k]`` (one gather and one add)."""
-    return h + per_k.to(h.dtype).index_select(0, rows_run(bounds, h.device))
+    """Run k's rows of h plus the row ``per_k[k]`` (per run: the gradient of ``per_k[k]``
+    is a plain sum over run k's rows, as in a solo run; a gather's index_add would round
+    differently)."""
+    rows_k = per_k.unbind(0)
+    return per_run(lambda k, rows: rows + rows_k[k].to(rows.dtype), h, bounds)
 
 
 def _index_add(msg: torch.Tensor, dst: torch.Tensor, n: int) -> torch.Tensor:
