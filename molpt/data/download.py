@@ -21,8 +21,23 @@ from molpt.data.catalogue import DatasetSpec
 log = logging.getLogger(__name__)
 
 
-class DatasetUnavailableError(FileNotFoundError):
+class DownloadError(FileNotFoundError):
+    """A file that could not be downloaded; ``reason`` is the network or OS cause."""
+
+    reason: str = ""
+
+
+class DatasetUnavailableError(DownloadError):
     """A dataset file that is not present locally and could not be downloaded."""
+
+
+class DownloadChecksumError(ValueError):
+    """Downloaded bytes whose sha256 is not the expected one (nothing was saved)."""
+
+    def __init__(self, url: str, got: str, expected: str) -> None:
+        super().__init__(f"downloaded {url} has sha256 {got}, expected {expected}: refused "
+                         "(not saved)")  # fmt: skip
+        self.url, self.got, self.expected = url, got, expected
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:
@@ -60,17 +75,29 @@ def target_path(spec: DatasetSpec, data_dir: str | Path | None = None) -> Path:
     return search_dirs(spec, data_dir)[0] / spec.file_name
 
 
-def download(url: str, dest: str | Path, progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` via a temporary file renamed on completion.
+def download(
+    url: str,
+    dest: str | Path,
+    progress: bool = True,
+    timeout: float = 60.0,
+    sha256: str | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` via a temporary file renamed on completion (and, with
+    ``sha256``, only when the bytes have that digest).
 
     Raises:
-        DatasetUnavailableError: one line naming the URL and ``dest``.
+        DatasetUnavailableError: one line naming the URL and ``dest`` (``reason``: the cause).
+        DownloadChecksumError: the bytes are not the expected file (the temporary file is
+            deleted, nothing is saved).
     """
+    import hashlib
+
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     log.info("downloading %s -> %s", url, dest)
+    digest = hashlib.sha256()
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
             total = int(resp.headers.get("Content-Length") or 0) or None
             bar = None
@@ -84,6 +111,7 @@ def download(url: str, dest: str | Path, progress: bool = True, timeout: float =
             try:
                 while block := resp.read(1 << 16):
                     fh.write(block)
+                    digest.update(block)
                     if bar is not None:
                         bar.update(len(block))
             finally:
@@ -93,13 +121,19 @@ def download(url: str, dest: str | Path, progress: bool = True, timeout: float =
             os.fsync(fh.fileno())
             if total is not None and fh.tell() != total:
                 raise OSError(f"incomplete download ({fh.tell()} of {total} bytes)")
-        os.replace(tmp, dest)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
-        raise DatasetUnavailableError(
+        err = DatasetUnavailableError(
             f"could not download {url} ({reason}); download it yourself and put it at {dest}"
-        ) from None
+        )
+        err.reason = str(reason)
+        raise err from None
+    got = digest.hexdigest()
+    if sha256 is not None and got != sha256:
+        tmp.unlink(missing_ok=True)
+        raise DownloadChecksumError(url, got, sha256)
+    os.replace(tmp, dest)
     return dest
 
 

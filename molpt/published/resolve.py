@@ -19,15 +19,12 @@ Everything below the CLI / API / benchmark grid receives plain file paths.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from molpt.data.download import DownloadChecksumError, DownloadError, download
 from molpt.published.catalogue import CATALOGUE, PublishedEncoder, entries
 from molpt.published.importers import CHECKPOINT_NAME, IMPORTER_VERSION, import_checkpoint
 from molpt.utils import cache_dir, file_sha256
@@ -82,7 +79,8 @@ def download_verified(
     progress: bool = True,
     timeout: float = 60.0,
 ) -> Path:
-    """Download ``url`` to ``dest`` through a temporary name; rename only if the sha256 fits.
+    """Download ``url`` to ``dest`` through a temporary name; rename only if the sha256 fits
+    (:func:`molpt.data.download.download`, with the checkpoint errors).
 
     Raises:
         CheckpointUnavailableError: network or file-system failure (one line naming the URL
@@ -90,50 +88,17 @@ def download_verified(
         ChecksumMismatchError: the downloaded bytes are not the expected file (the temporary
             file is deleted).
     """
-    dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    log.info("downloading %s -> %s", url, dest)
-    digest = hashlib.sha256()
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as fh:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                           file=sys.stderr, leave=False)  # fmt: skip
-            try:
-                while block := resp.read(1 << 16):
-                    fh.write(block)
-                    digest.update(block)
-                    if bar is not None:
-                        bar.update(len(block))
-            finally:
-                if bar is not None:
-                    bar.close()
-            fh.flush()
-            os.fsync(fh.fileno())
-            if total is not None and fh.tell() != total:
-                raise OSError(f"incomplete download ({fh.tell()} of {total} bytes)")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", None) or exc
-        err = CheckpointUnavailableError(
-            f"could not download {url} ({reason}); download it yourself and put it at {dest}"
-        )
-        err.reason = str(reason)
+        return download(url, dest, progress=progress, timeout=timeout, sha256=sha256)
+    except DownloadError as exc:
+        err = CheckpointUnavailableError(str(exc))
+        err.reason = exc.reason
         raise err from None
-    got = digest.hexdigest()
-    if sha256 is not None and got != sha256:
-        tmp.unlink(missing_ok=True)
+    except DownloadChecksumError as exc:
         raise ChecksumMismatchError(
-            f"downloaded {url} has sha256 {got}, the catalogue says {sha256}: refused "
+            f"downloaded {url} has sha256 {exc.got}, the catalogue says {sha256}: refused "
             "(not saved)"
-        )
-    os.replace(tmp, dest)
-    return dest
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------
