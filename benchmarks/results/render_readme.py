@@ -5,7 +5,8 @@
 
 The section lies between ``<!-- results:start -->`` and ``<!-- results:end -->``; see
 ``molpt.benchmark.readme``.  Run ``molpt report benchmarks/results/<study>`` first if a
-results folder's summary is older than its results.csv.
+results folder's summary is older than its results.csv.  Without ``--check`` it also
+refreshes the "Used by" table of every checkpoint of record (checkpoints/molpt/*/).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from molpt.benchmark.readme import update_readme
+from molpt.published.records import refresh_cards
 from molpt.utils import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if changed else 0
     if changed:
         atomic_write_text(a.readme, text)
+    for name in refresh_cards(results_root=a.results):
+        print(f"model card of molpt/{name}: used-by table refreshed")
     print(f"{a.readme}: results section {'rewritten' if changed else 'already up to date'}")
     return 0
 

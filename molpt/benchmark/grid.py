@@ -170,13 +170,14 @@ def parse_checkpoints(
     training code only ever see file paths.
     """
     from molpt.published.catalogue import CATALOGUE
+    from molpt.published.records import is_record_name
     from molpt.published.resolve import resolve_checkpoint
 
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, path = item.partition("=")
         name, path = name.strip(), path.strip()
-        if not sep and name in CATALOGUE:
+        if not sep and (name in CATALOGUE or is_record_name(name)):
             path = name
         elif not sep or not name or not path:
             raise ValueError(

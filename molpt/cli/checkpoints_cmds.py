@@ -74,11 +74,13 @@ def checkpoints_cmd(
     Any of these names works wherever a checkpoint is taken (finetune, benchmark, embed,
     pretrain --init, molpt.load); a file that is not present is downloaded on first use.
     """
+    from molpt.published.records import records, records_root
     from molpt.published.resolve import catalogue_status, checkpoint_root
 
-    rows = catalogue_status(checkpoint_dir)
+    rows = [{**r, "kind": "published"} for r in catalogue_status(checkpoint_dir)]
+    recs = records()
     if as_json:
-        typer.echo(json.dumps(rows))
+        typer.echo(json.dumps(rows + [_record_row(c) for c in recs]))
         return
     root = checkpoint_root(checkpoint_dir)
     n_present = sum(r["present"] for r in rows)
@@ -92,3 +94,66 @@ def checkpoints_cmd(
         typer.echo(f"  paper: {r['paper']}; licence: {r['licence']}")
         typer.echo(f"  url: {r['url']}")
         typer.echo(f"  sha256: {r['sha256']}; file: {r['local_path']}")
+    typer.echo("")
+    typer.echo(f"{len(recs)} checkpoint(s) of record (pretrained by molpt) under "
+               f"{records_root()}")  # fmt: skip
+    for c in recs:
+        r = _record_row(c)
+        typer.echo("")
+        typer.echo(f"{r['name']}  {r['encoder']} {r['size']}  "
+                   f"{'present' if r['present'] else 'missing'}")  # fmt: skip
+        typer.echo(f"  objective: {r['objective']}; corpus: {r['corpus']}; epochs: "
+                   f"{r['epochs']}; used by {r['used_by_rows']} study row(s)")  # fmt: skip
+        typer.echo(f"  sha256: {r['sha256']}; file: {r['local_path']}; card: "
+                   f"{r['card']}")  # fmt: skip
+
+
+def _record_row(card: dict) -> dict:
+    """A checkpoint of record as a ``molpt checkpoints`` row."""
+    from pathlib import Path as _Path
+
+    from molpt.published.records import CARD_MD, PREFIX
+
+    enc, corpus = card["encoder"], card.get("corpus", {})
+    return {
+        "kind": "record",
+        "name": PREFIX + card["name"],
+        "encoder": enc.get("conv"),
+        "size": f"{enc.get('num_layers')}x{enc.get('hidden_dim')}",
+        "featurizer": enc.get("featurizer"),
+        "objective": card["objective"]["name"],
+        "corpus": f"{corpus.get('name')} ({corpus.get('num_graphs', '?')} molecules)",
+        "epochs": card["epochs"],
+        "sha256": card["sha256"],
+        "local_path": card["local_path"],
+        "present": card["present"],
+        "card": str(_Path(card["local_path"]).parent / CARD_MD),
+        "used_by_rows": sum(u["rows"] for u in card.get("used_by", [])),
+    }
+
+
+@app.command("record-checkpoint")
+@one_line_errors
+def record_checkpoint_cmd(
+    src: Path = typer.Argument(..., help="A `molpt pretrain` output folder or its checkpoint.pt."),
+    name: str = typer.Option(..., "--name", help="Record name; used as molpt/NAME."),
+    records_dir: Path | None = typer.Option(
+        None, "--records-dir",
+        help="Where records live (default: $MOLPT_RECORDS, else the repository's "
+        "checkpoints/molpt).",
+    ),  # fmt: skip
+    force: bool = typer.Option(False, "--force", help="Replace an existing record."),
+    as_json: bool = typer.Option(False, "--json", help="Print the model card as JSON."),
+) -> None:
+    """Record a pretrained encoder as a checkpoint of record (molpt/NAME): the checkpoint
+    without optimizer state, card.json, MODEL_CARD.md and loss.png, to commit beside a study.
+    """
+    from molpt.published.records import CARD, PREFIX, record_checkpoint
+
+    folder = record_checkpoint(src, name, records_dir, overwrite=force)
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    if as_json:
+        typer.echo(json.dumps(card))
+        return
+    typer.echo(f"recorded {PREFIX}{card['name']}: {card['objective']['name']}, "
+               f"{card['epochs']} epoch(s), sha256 {card['sha256'][:16]}… -> {folder}")  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any
 from molpt.data.download import DownloadChecksumError, DownloadError, download
 from molpt.published.catalogue import CATALOGUE, PublishedEncoder, entries
 from molpt.published.importers import CHECKPOINT_NAME, IMPORTER_VERSION, import_checkpoint
+from molpt.published.records import is_record_name, resolve_record
 from molpt.utils import cache_dir, file_sha256
 
 log = logging.getLogger(__name__)
@@ -169,13 +170,16 @@ def resolve_checkpoint(
 ) -> Path:
     """A checkpoint argument (file path or catalogue name) -> a molpt checkpoint path.
 
-    An existing file is returned as is; a catalogue name is fetched and imported (see the
-    module docstring); a name under a catalogue source that is not in the catalogue is an
+    An existing file is returned as is; ``molpt/<name>`` is a checkpoint of record (its
+    sha256 checked against its model card); a catalogue name is fetched and imported (see
+    the module docstring); a name under a catalogue source that is not in the catalogue is an
     error listing the names.  Anything else is returned as a path (the loader reports it).
     """
     s = str(ref)
     if Path(s).is_file():
         return Path(s)
+    if is_record_name(s):  # molpt/<name>: a checkpoint of record (molpt.published.records)
+        return resolve_record(s)
     if s in CATALOGUE:
         return import_published(s, checkpoint_dir, progress=progress)
     if _looks_like_a_name(s):

@@ -154,7 +154,7 @@ def test_checkpoints_command(hu_root, tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["checkpoints", "--json", "--checkpoint-dir", str(hu_root)])
     assert r.exit_code == 0, r.output
-    rows = {x["name"]: x for x in json.loads(r.stdout)}
+    rows = {x["name"]: x for x in json.loads(r.stdout) if x["kind"] == "published"}
     assert len(rows) >= 19
     gcn = rows[HU_GCN]
     assert gcn["present"] is True and gcn["encoder"] == "gcn" and gcn["size"] == "5x300"
