@@ -12,6 +12,7 @@ from molpt.published.importers import (
     import_checkpoint,
     read_state_dict,
 )
+from molpt.published.records import record_checkpoint, records, refresh_cards
 from molpt.published.resolve import (
     CheckpointUnavailableError,
     ChecksumMismatchError,
@@ -35,5 +36,8 @@ __all__ = [
     "import_checkpoint",
     "import_published",
     "read_state_dict",
+    "record_checkpoint",
+    "records",
+    "refresh_cards",
     "resolve_checkpoint",
 ]
