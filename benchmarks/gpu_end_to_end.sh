@@ -8,19 +8,8 @@
 # Data travels in .gpucheck/ (git-ignored): BBBP.csv, bace.csv and pretrain/moses_train.csv.gz
 # (a 50k-molecule slice of MOSES is enough).  Results go to $OUT (or /tmp/molpt-gpu-e2e).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-RES="${OUT:-/tmp/molpt-gpu-e2e}"
-mkdir -p "$RES"
-exec > >(tee "$RES/log.txt") 2>&1
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export MOLPT_DATA="$PWD/.gpucheck" MOLPT_CACHE=/tmp/molpt-cache
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -c "import torch, torch_geometric, rdkit; print('torch', torch.__version__, 'pyg', torch_geometric.__version__, 'rdkit', rdkit.__version__)"
-step() { echo; echo "== $*"; local t0=$SECONDS; "$@"; echo "== exit $? after $((SECONDS - t0)) s"; }
+RES_DEFAULT=/tmp/molpt-gpu-e2e
+source "$(dirname "$0")/gpu_env.sh"
 step python3 -m molpt featurize moses --featurizer basic --workers 8 --out /tmp/moses.basic.pt
 step python3 benchmarks/pretrain_throughput.py --graphs /tmp/moses.basic.pt --device cuda \
     --steps 300 --results "$RES/RESULTS.gpu.md"

@@ -10,18 +10,8 @@
 # benchmarks/RESULTS.md with the card's name (the script prints it), and merge the study rows
 # with `python benchmarks/results/merge.py $OUT/precision/fp32 hu2020_gin_none`.
 set -uo pipefail
-cd "$(dirname "$0")/.."
-RES="${OUT:-/tmp/molpt-gpu-fused}"
-mkdir -p "$RES"
-exec > >(tee "$RES/log.txt") 2>&1
-if ls .whl/*.whl >/dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export MOLPT_DATA="$PWD/.gpucheck" MOLPT_CACHE=/tmp/molpt-cache
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-step() { echo; echo "== $*"; local t0=$SECONDS; "$@"; echo "== exit $? after $((SECONDS - t0)) s"; }
+RES_DEFAULT=/tmp/molpt-gpu-fused
+source "$(dirname "$0")/gpu_env.sh"
 step python3 -m pytest -q -x tests/nn/test_stacked.py tests/train/test_fused.py -p no:cacheprovider
 step python3 benchmarks/finetune_throughput.py --datasets bbbp,tox21 --k 10 --rounds 2 \
     --epochs 3 --device cuda --results "$RES/RESULTS.gpu.md"
