@@ -101,6 +101,11 @@ def pretrain_cmd(
         [], "--option", "-o", help="Objective option KEY=VALUE (repeatable), e.g. mask_edges=true."
     ),
     num_threads: int | None = typer.Option(None, "--num-threads", min=1, help="CPU threads."),
+    max_minutes: float | None = typer.Option(
+        None, "--max-minutes", min=0,
+        help="Bound this session: start no epoch that would end after M minutes (at least "
+        "one runs); continue later with --resume.",
+    ),  # fmt: skip
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Pretrain an encoder; writes OUT/checkpoint.pt and OUT/history.json every epoch."""
@@ -141,6 +146,7 @@ def pretrain_cmd(
         bf16=not no_bf16,
         options=_parse_options(option),
         num_threads=num_threads,
+        max_minutes=max_minutes,
     )
     ckpt = pretrain(cfg, progress=progress)
     import os
@@ -161,5 +167,9 @@ def pretrain_cmd(
     d = c.get("data", {})
     if d.get("excluded"):
         typer.echo(f"excluded {d['excluded']} molecules found in downstream valid/test sets")
+    stopped = (c.get("sessions") or [{}])[-1].get("stopped_at_epoch")
+    if stopped is not None:
+        typer.echo(f"stopped after --max-minutes {max_minutes:g}: {stopped} of {epochs} epochs "
+                   "done; rerun with --resume to continue")  # fmt: skip
     typer.echo(f"checkpoint: {ckpt}")
     typer.echo(f"history: {ckpt.parent / 'history.json'}")

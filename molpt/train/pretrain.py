@@ -79,6 +79,10 @@ class PretrainConfig:
         bf16: bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX).
         options: objective options (e.g. ``{"mask_edges": True}``).
         num_threads: torch CPU threads (None: torch's default).
+        max_minutes: a time bound for this session: no epoch is started that would end
+            after ``max_minutes`` (judged by the last epoch's time; at least one epoch
+            runs); the checkpoint of the last finished epoch stays, and ``resume=True``
+            continues (so a long pretraining runs in bounded sessions).
     """
 
     objective: str
@@ -109,6 +113,7 @@ class PretrainConfig:
     bf16: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     num_threads: int | None = None
+    max_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -560,7 +565,19 @@ def _pretrain(
     per_rank_bs = math.ceil(cfg.batch_size / di.world_size)
     is_main = di.rank == 0
 
+    session_t0 = time.perf_counter()
+    last_epoch_s = 0.0
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        if epoch > start_epoch + 1 and _out_of_time(cfg.max_minutes, session_t0,
+                                                     last_epoch_s, di, device):  # fmt: skip
+            if is_main:
+                log.warning("stopped after --max-minutes %g: %d of %d epochs done; rerun "
+                            "with --resume to continue", cfg.max_minutes, epoch - 1,
+                            cfg.epochs)  # fmt: skip
+                sessions[-1]["stopped_at_epoch"] = epoch - 1
+                _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch - 1,
+                       history, sessions)  # fmt: skip
+            break
         order_gen.manual_seed(_seed_for(cfg.seed, epoch, 0))
         obj_gen.manual_seed(_seed_for(cfg.seed, epoch, 1 + di.rank))
         torch.manual_seed(_seed_for(cfg.seed, epoch, 1000 + di.rank))
@@ -607,6 +624,7 @@ def _pretrain(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
+        last_epoch_s = seconds
         if bar is not None:
             bar.close()
         totals = torch.stack(
@@ -644,6 +662,21 @@ def _pretrain(
 
             dist.barrier()
     return ckpt_path
+
+
+def _out_of_time(max_minutes: float | None, t0: float, last_epoch_s: float, di,
+                 device: torch.device) -> bool:  # fmt: skip
+    """Would the next epoch end after ``max_minutes`` of this session?  (All ranks agree.)"""
+    if max_minutes is None:
+        return False
+    stop = time.perf_counter() - t0 + last_epoch_s > max_minutes * 60
+    if di.enabled:
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(stop)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stop = bool(flag.item())
+    return stop
 
 
 def _session(cfg: PretrainConfig, resumed: dict[str, Any] | None) -> dict[str, Any]:

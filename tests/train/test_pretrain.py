@@ -147,3 +147,35 @@ def test_supervised_needs_labels(tmp_path, data_dir, tmp_cache):
     c = load_checkpoint(ckpt)
     assert c["objective"]["config"]["num_tasks"] == 1
     assert c["objective"]["config"]["task_type"] == "classification"
+
+
+def test_max_minutes_bounds_a_session_and_resume_finishes_it(tmp_path, data_dir, tmp_cache):
+    """--max-minutes: a session stops at an epoch boundary (at least one epoch), keeps its
+    checkpoint, and --resume sessions finish the run exactly as one uninterrupted run."""
+    from typer.testing import CliRunner
+
+    from molpt.cli import app
+
+    args = ["pretrain", "--objective", "attrmask", "--data", "moses", "--limit", "200",
+            "--epochs", "3", "--num-layers", "2", "--hidden-dim", "32", "--batch-size", "64",
+            "--device", "cpu", "--no-progress"]  # fmt: skip
+    runner = CliRunner()
+    out = tmp_path / "bounded"
+    r = runner.invoke(app, [*args, "--out", str(out), "--max-minutes", "0"])
+    assert r.exit_code == 0, r.output
+    assert "stopped after --max-minutes 0: 1 of 3 epochs done" in r.output
+    c = load_checkpoint(out / "checkpoint.pt")
+    assert c["epoch"] == 1 and c["sessions"][0]["stopped_at_epoch"] == 1
+    r = runner.invoke(app, [*args, "--out", str(out), "--max-minutes", "0", "--resume"])
+    assert r.exit_code == 0 and "2 of 3 epochs done" in r.output, r.output
+    r = runner.invoke(app, [*args, "--out", str(out), "--resume"])
+    assert r.exit_code == 0 and "stopped after" not in r.output, r.output
+    bounded = load_checkpoint(out / "checkpoint.pt")
+    assert bounded["epoch"] == 3 and len(bounded["sessions"]) == 3
+    assert [h["epoch"] for h in bounded["history"]] == [1, 2, 3]
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "whole")])
+    assert r.exit_code == 0, r.output
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoint.pt")
+    for k, v in whole["encoder_state"].items():
+        assert torch.equal(bounded["encoder_state"][k], v), k
+    assert [h["loss"] for h in bounded["history"]] == [h["loss"] for h in whole["history"]]
