@@ -244,3 +244,17 @@ def test_matmul_mode_is_checked_and_resolved():
     assert not batched_matmul("auto", cpu, False)  # the exact path: CPU fp32
     assert batched_matmul("auto", cpu, True) and batched_matmul("auto", cuda, False)
     assert not batched_matmul("per-run", cuda, True) and batched_matmul("batched", cpu, False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (gpu_fused.sh)")
+def test_cuda_group_is_close_to_the_exact_cpu_group(data_dir, tmp_cache, tmp_path):
+    """On CUDA the group runs batched (auto); its runs stay close to the exact CPU runs."""
+    cfgs = {dev: _runs(data_dir, tmp_path / dev, "bbbp", "full", "gin") for dev in ("cpu", "cuda")}
+    for c in cfgs["cuda"]:
+        c.device = "cuda"
+    cpu = finetune_group(cfgs["cpu"], progress=False)
+    gpu = finetune_group(cfgs["cuda"], progress=False)
+    assert {r["matmul"] for r in gpu} == {"batched"} and {r["matmul"] for r in cpu} == {"per-run"}
+    for a, b in zip(cpu, gpu, strict=True):  # per-epoch metrics (best epochs may differ)
+        for (va, ta), (vb, tb) in zip(_metrics(a), _metrics(b), strict=True):
+            assert abs(va - vb) <= 0.05 and abs(ta - tb) <= 0.05, (_metrics(a), _metrics(b))
