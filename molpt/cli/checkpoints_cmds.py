@@ -110,8 +110,6 @@ def checkpoints_cmd(
 
 def _record_row(card: dict) -> dict:
     """A checkpoint of record as a ``molpt checkpoints`` row."""
-    from pathlib import Path as _Path
-
     from molpt.published.records import CARD_MD, PREFIX
 
     enc, corpus = card["encoder"], card.get("corpus", {})
@@ -127,7 +125,7 @@ def _record_row(card: dict) -> dict:
         "sha256": card["sha256"],
         "local_path": card["local_path"],
         "present": card["present"],
-        "card": str(_Path(card["local_path"]).parent / CARD_MD),
+        "card": str(Path(card["local_path"]).parent / CARD_MD),
         "used_by_rows": sum(u["rows"] for u in card.get("used_by", [])),
     }
 
