@@ -17,6 +17,24 @@ def _plt():
     return plt
 
 
+def plot_loss_curve(epochs: list[int], losses: list[float], ylabel: str, title: str,
+                    path: str | Path) -> Path:  # fmt: skip
+    """A pretraining loss curve (one point per epoch), written atomically."""
+    from molpt.utils import atomic_output
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(epochs, losses, marker="o", ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
     """Mean gain over each method's baseline (its random-init twin) with its t-based 95 %
     CI, one panel row per setting.

@@ -7,6 +7,7 @@ it is downloaded to a temporary name (progress bar on stderr) and renamed when c
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -90,8 +91,6 @@ def download(
         DownloadChecksumError: the bytes are not the expected file (the temporary file is
             deleted, nothing is saved).
     """
-    import hashlib
-
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     log.info("downloading %s -> %s", url, dest)

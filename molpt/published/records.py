@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from molpt.utils import atomic_write_json, file_sha256
+from molpt.utils import atomic_write_json, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -205,24 +205,14 @@ def used_by(sha256: str, results_root: str | Path | None = None) -> list[dict[st
 
 
 def _loss_plot(card: dict[str, Any], path: Path) -> bool:
-    try:
-        import matplotlib
+    from molpt.benchmark.plots import plot_loss_curve
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    curve, name = card["loss_curve"], card["objective"]["name"]
+    try:
+        plot_loss_curve([c["epoch"] for c in curve], [c["loss"] for c in curve],
+                        f"{name} loss", PREFIX + card["name"], path)  # fmt: skip
+    except ImportError:  # no matplotlib: the card keeps its loss table
         return False
-    curve = card["loss_curve"]
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot([c["epoch"] for c in curve], [c["loss"] for c in curve], marker="o", ms=3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{card['objective']['name']} loss")
-    ax.set_title(PREFIX + card["name"])
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 
@@ -288,9 +278,7 @@ def render_card(card: dict[str, Any], plot: bool) -> str:
 def write_card(folder: Path, card: dict[str, Any]) -> None:
     plot = _loss_plot(card, folder / LOSS_PNG)
     atomic_write_json(folder / CARD, card)
-    tmp = folder / f".{CARD_MD}.tmp"
-    tmp.write_text(render_card(card, plot), encoding="utf-8")
-    os.replace(tmp, folder / CARD_MD)
+    atomic_write_text(folder / CARD_MD, render_card(card, plot))
 
 
 def refresh_cards(
