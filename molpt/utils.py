@@ -22,6 +22,59 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
 
 
+def pid_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (clock ticks since boot), None if unknown/dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def pid_alive(pid: int, start: str | None = None) -> bool:
+    """Whether ``pid`` runs on this host (and, when ``start`` is given, is the same process)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if start is not None:
+        now = pid_start_time(pid)
+        if now is not None and now != start:
+            return False  # the pid was reused by another process
+        if now is not None:
+            try:  # a zombie (killed, not yet reaped) is dead for our purposes
+                state = Path(f"/proc/{pid}/stat").read_text()
+                if state[state.rfind(")") + 2 :].split()[0] in ("Z", "X"):
+                    return False
+            except OSError:
+                return False
+    return True
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temporary files of ``path`` left by writers that died (``kill -9``).
+
+    ``atomic_output`` names its temporary file after the writing process's pid; a file
+    whose pid is no longer alive on this host can never be renamed into place.  Returns
+    the files removed.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` if the block succeeds.
@@ -42,6 +95,33 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             # e.g. ENOSPC from write()/fsync(): name the file the user asked for
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
+
+
+def create_exclusive(path: str | Path, data: bytes) -> bool:
+    """Create ``path`` holding ``data``, complete or not at all, only if it does not exist.
+
+    ``data`` goes to a private temporary file (named after this host and pid) that is then
+    hard-linked to ``path``: ``link`` fails when the name exists, like ``O_CREAT | O_EXCL``
+    (also on NFS), so no reader ever sees ``path`` empty or half-written and no existing
+    file is replaced.  Returns whether this call created it.
+    """
+    import socket
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return True
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from molpt.utils import create_exclusive, pid_alive, pid_start_time
+
 log = logging.getLogger(__name__)
 
 CLAIMS_DIR = "claims"
@@ -49,41 +51,6 @@ def _env_float(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
-
-
-def pid_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), None if unknown/dead."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def pid_alive(pid: int, start: str | None = None) -> bool:
-    """Whether ``pid`` runs on this host (and, when ``start`` is given, is the same process)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    if start is not None:
-        now = pid_start_time(pid)
-        if now is not None and now != start:
-            return False  # the pid was reused by another process
-        if now is not None:
-            try:  # a zombie (killed, not yet reaped) is dead for our purposes
-                state = Path(f"/proc/{pid}/stat").read_text()
-                if state[state.rfind(")") + 2 :].split()[0] in ("Z", "X"):
-                    return False
-            except OSError:
-                return False
-    return True
 
 
 class ClaimBoard:
@@ -170,22 +137,8 @@ class ClaimBoard:
         temporary file that is then hard-linked to the claim's name (``link`` fails when the
         name exists, like ``O_CREAT | O_EXCL``, also on NFS), so a kill -9 never leaves a
         claim without its owner's pid."""
-        tmp = self.dir / f".{job_id}.{self.host}.{self.pid}.tmp"
-        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(json.dumps(self._record(job_id, token)))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.link(tmp, self.path(job_id))
-        except FileExistsError:
-            return False
-        finally:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-        return True
+        record = json.dumps(self._record(job_id, token)).encode()
+        return create_exclusive(self.path(job_id), record)
 
     # ---- claim / release ----------------------------------------------------------------
     def claim(self, job_ids: list[str]) -> list[str]:

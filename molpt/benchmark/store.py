@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from molpt.benchmark.grid import NONE_METHOD
+from molpt.utils import create_exclusive
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,9 @@ class ResultsStore:
     @contextmanager
     def _locked(self, mode: str = "a+b"):
         self.root.mkdir(parents=True, exist_ok=True)
+        if "a" in mode and not self.path.exists():
+            # born with its header: a reader never finds an empty results.csv
+            create_exclusive(self.path, _csv_line(COLUMNS))
         with open(self.path, mode) as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:

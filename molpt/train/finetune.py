@@ -712,7 +712,13 @@ class _GroupState:
 
     def load(self, model: StackedModel, runs: list[_Run], device) -> tuple[int, dict | None]:
         """Restore a saved state of this very group; returns (epochs done, optimizer state)."""
-        if self.path is None or not self.path.is_file():
+        if self.path is None:
+            return 0, None
+        from molpt.utils import remove_stale_temps
+
+        for tmp in remove_stale_temps(self.path):  # a save cut short by kill -9
+            log.info("removed %s, a group state half-written by a killed process", tmp)
+        if not self.path.is_file():
             return 0, None
         try:
             st = torch.load(self.path, map_location=device, weights_only=True)
@@ -749,8 +755,12 @@ class _GroupState:
         self.last = time.monotonic()
 
     def remove(self) -> None:
+        """Delete the state, and any half-written copy a killed process left beside it."""
         if self.path is not None:
+            from molpt.utils import remove_stale_temps
+
             self.path.unlink(missing_ok=True)
+            remove_stale_temps(self.path)
 
 
 def predictions_csv(

@@ -57,9 +57,7 @@ def _claims_of(out: Path, pid: int) -> set[str]:
 
 
 def _raw_ids(out: Path) -> Counter:
-    lines = (out / "results.csv").read_text().splitlines()
-    if not lines:  # polled at the instant the file is created, before its header
-        return Counter()
+    lines = (out / "results.csv").read_text().splitlines()  # never empty: born with its header
     header = lines[0].split(",")
     at = header.index("job_id")
     return Counter(line.split(",")[at] for line in lines[1:] if line.strip())

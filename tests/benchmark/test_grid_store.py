@@ -183,6 +183,33 @@ def test_store_append_read_torn_line_and_dedup(tmp_path):
         st.append(_row(4, job_id="short"))
 
 
+def test_results_file_is_born_with_its_header(tmp_path, monkeypatch):
+    """An outside reader polling results.csv never finds it empty or half a header."""
+    import fcntl
+
+    import molpt.benchmark.store as store_mod
+
+    st = ResultsStore(tmp_path)
+    seen = []
+    real = fcntl.flock
+
+    class Spy:  # look at the file from outside whenever the store takes its lock
+        LOCK_EX, LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_UN
+
+        @staticmethod
+        def flock(fd, op):
+            if op == fcntl.LOCK_EX:
+                seen.append(st.path.read_text())
+            return real(fd, op)
+
+    monkeypatch.setattr(store_mod, "fcntl", Spy)
+    st.append(_row(1))
+    assert seen == [",".join(COLUMNS) + "\n"]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]  # no temporary left
+    st.append(_row(2))
+    assert len(st.read().frame) == 2
+
+
 def _appender(path: str, start: int) -> None:
     st = ResultsStore(path)
     for i in range(start, start + 25):

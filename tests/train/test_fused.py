@@ -192,12 +192,20 @@ def test_interrupted_group_resumes_exactly(
         c.overwrite = True
     ignored = finetune_group(other, progress=False, state_dir=tmp_path / "state2")
     assert [_metrics(r) for r in fresh] == [_metrics(r) for r in ignored]
+    # a save cut short by kill -9 leaves a temporary copy under the dead writer's pid
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    torn = state / f".group_state.pt.{gone.pid}.tmp.pt"
+    torn.write_bytes(b"half a state")
     resumed = finetune_group(cfgs("run"), progress=False, state_dir=state, state_every_s=0)
+    assert not torn.exists()
     for a, b in zip(reference, resumed, strict=True):
         assert _metrics(a) == _metrics(b)
         assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
         assert a["test_at_best_valid"] == b["test_at_best_valid"]
-    assert not (state / "group_state.pt").exists()  # removed once the group is done
+    assert list(state.iterdir()) == []  # removed once the group is done
 
 
 @pytest.mark.parametrize(
