@@ -66,6 +66,7 @@ def load_folder(root: Path) -> FolderResults | None:
     summary = pd.read_csv(root / "summary.csv")
     paper = pd.read_csv(root / "paper.csv") if (root / "paper.csv").is_file() else pd.DataFrame()
     devices: list[tuple[str, int]] = []
+    frame = None
     if (root / "results.csv").is_file():
         from molpt.benchmark.store import ResultsStore
 
@@ -77,13 +78,13 @@ def load_folder(root: Path) -> FolderResults | None:
     n_planned = pd.to_numeric(summary.get("n_planned", n_seeds), errors="coerce")
     f = FolderResults(root.name, root, study_of_results(root), summary, paper, devices,
                       int(n_seeds.sum()), int(n_planned.sum()))  # fmt: skip
-    # planned cells with no finished seed yet are not in summary.csv: count them from paper
-    # rows' progress is not enough, so use the study's plan when there is one
-    if f.study is not None and "method" in summary:
-        n_cells = len(f.study.planned("datasets")) * len(f.study.planned("splits")) * len(
-            f.study.planned("featurizers")) * len(f.study.planned("strategies"))  # fmt: skip
-        planned = n_cells * summary["method"].nunique() * len(f.study.seeds())
-        f.n_planned = max(f.n_planned, planned)
+    # cells with no finished seed yet (a planned checkpoint not run) are not in summary.csv:
+    # count the study's whole plan, as the report does
+    if f.study is not None and frame is not None and not frame.empty:
+        from molpt.benchmark.report import planned_seeds
+
+        plan = planned_seeds(root, frame, f.study)
+        f.n_planned = max(f.n_planned, sum(len(v) for v in plan.values()))
     return f
 
 

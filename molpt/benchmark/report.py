@@ -222,7 +222,10 @@ def planned_seeds(root: Path, frame: pd.DataFrame, study=None) -> dict[tuple, se
         except (json.JSONDecodeError, OSError, TypeError, ValueError):
             pass
     if study is not None:
-        methods = list(dict.fromkeys(k[4] for k in plan))
+        # every method seen, and every checkpoint the study plans (its method name is the
+        # part before "=" or the published name itself), run yet or not
+        planned_ckpts = [c.partition("=")[0].strip() for c in study.grid.get("checkpoints", [])]
+        methods = list(dict.fromkeys([k[4] for k in plan] + planned_ckpts))
         for ds in study.planned("datasets"):
             for sp in study.planned("splits"):
                 for ft in study.planned("featurizers"):

@@ -203,3 +203,20 @@ def test_tiny_study_end_to_end_through_the_cli(data_dir, tmp_cache, tmp_path):
     assert {"n_planned", "complete", "published", "test_ci_low", "baseline"} <= set(summary)
     assert summary["complete"].all()
     assert (out / "published.png").stat().st_size > 1000
+
+
+def test_planned_jobs_count_checkpoints_not_run_yet(tmp_path):
+    """A study's plan includes every checkpoint it names, before any of their rows exist:
+    the repo's hu2020_gcn with only no-pretraining rows is 10 of 160 jobs, not 10 of 40."""
+    from molpt.benchmark.report import planned_seeds
+
+    study = load_study("hu2020_gcn")
+    frame = pd.DataFrame(
+        [dict(dataset="clintox", split="scaffold", featurizer="basic", strategy="full",
+              method="none", seed=s) for s in range(10)]
+    )  # fmt: skip
+    plan = planned_seeds(tmp_path, frame, study)
+    methods = {k[4] for k in plan}
+    assert methods == {"none", "hu2020/gcn_supervised_contextpred", "hu2020/gcn_contextpred",
+                       "hu2020/gcn_supervised"}  # fmt: skip
+    assert sum(len(v) for v in plan.values()) == 4 * 4 * 10
