@@ -92,12 +92,12 @@ class GINConv(BondConv):
         n = h.shape[0]
         bond_sum = _summed_bond_embeddings(self.bond_emb, bond_input, dst, n)
         e_self = self.bond_emb(self_loop_input)
-        agg = _sum_neighbours(h[src], dst, n) + h + (bond_sum + e_self).to(h.dtype)
+        agg = _sum_neighbours(h.index_select(0, src), dst, n) + h + (bond_sum + e_self).to(h.dtype)
         return self.mlp(agg)
 
     def propagate(self, h, edge_index, e, e_self):
         src, dst = edge_index
-        agg = _sum_neighbours(h[src] + e.to(h.dtype), dst, h.shape[0])
+        agg = _sum_neighbours(h.index_select(0, src) + e.to(h.dtype), dst, h.shape[0])
         agg = agg + h + e_self.to(h.dtype)
         return self.mlp(agg)
 
@@ -129,8 +129,8 @@ class GCNConv(_LinearBondConv):
         x = self.linear(h)
         deg = _degree_with_self_loop(dst, n, x)
         dinv = deg.pow(-0.5)
-        norm = (dinv[src] * dinv[dst]).unsqueeze(1)
-        out = _sum_neighbours(norm * (x[src] + e.to(x.dtype)), dst, n)
+        norm = (dinv.index_select(0, src) * dinv.index_select(0, dst)).unsqueeze(1)
+        out = _sum_neighbours(norm * (x.index_select(0, src) + e.to(x.dtype)), dst, n)
         return out + (dinv * dinv).unsqueeze(1) * (x + e_self.to(x.dtype))
 
 
@@ -142,7 +142,7 @@ class SAGEConv(_LinearBondConv):
         src, dst = edge_index
         n = h.shape[0]
         x = self.linear(h)
-        s = _sum_neighbours(x[src] + e.to(x.dtype), dst, n) + x + e_self.to(x.dtype)
+        s = _sum_neighbours(x.index_select(0, src) + e.to(x.dtype), dst, n) + x + e_self.to(x.dtype)
         cnt = _degree_with_self_loop(dst, n, x)
         return F.normalize(s / cnt.unsqueeze(1), p=2, dim=-1)
 
@@ -170,8 +170,8 @@ class GATConv(BondConv):
         dst = torch.cat([edge_index[1], loops])
         x = self.linear(h).view(n, self.heads, self.out_dim)
         ee = torch.cat([e, e_self.expand(n, -1)]).to(x.dtype).view(-1, self.heads, self.out_dim)
-        xj = x[src] + ee
-        alpha = (torch.cat([x[dst], xj], dim=-1) * self.att).sum(-1)  # (E', heads)
+        xj = x.index_select(0, src) + ee
+        alpha = (torch.cat([x.index_select(0, dst), xj], dim=-1) * self.att).sum(-1)  # (E', heads)
         alpha = softmax(F.leaky_relu(alpha, 0.2), dst, num_nodes=n)
         out = scatter(xj * alpha.unsqueeze(-1), dst, dim=0, dim_size=n, reduce="sum")
         return out.mean(dim=1) + self.bias

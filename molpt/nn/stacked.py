@@ -356,8 +356,8 @@ class StackedGCN(_StackedLinearFirst):
         n = h.shape[0]
         x, e, e_self = self._mapped(h, mb, bonds, loop)
         dinv = _deg_with_self_loop(dst, n, x).pow(-0.5)
-        norm = (dinv[src] * dinv[dst]).unsqueeze(1)
-        out = _index_add(norm * (x[src] + e), dst, n)
+        norm = (dinv.index_select(0, src) * dinv.index_select(0, dst)).unsqueeze(1)
+        out = _index_add(norm * (x.index_select(0, src) + e), dst, n)
         return out + (dinv * dinv).unsqueeze(1) * _plus_per_run(x, e_self, mb.nodes)
 
 
@@ -366,7 +366,7 @@ class StackedSAGE(_StackedLinearFirst):
         src, dst = mb.edge_index
         n = h.shape[0]
         x, e, e_self = self._mapped(h, mb, bonds, loop)
-        s = _index_add(x[src] + e, dst, n) + _plus_per_run(x, e_self, mb.nodes)
+        s = _index_add(x.index_select(0, src) + e, dst, n) + _plus_per_run(x, e_self, mb.nodes)
         cnt = _deg_with_self_loop(dst, n, x)
         return F.normalize(s / cnt.unsqueeze(1), p=2, dim=-1)
 
@@ -388,8 +388,9 @@ class StackedGAT(_StackedConv):
         e_self = self.bond_emb.self_loop(loop).to(x.dtype).view(-1, H, d)
         loops = torch.arange(n, device=h.device)
         dst = torch.cat([mb.edge_index[1], loops])
-        x_dst = x[dst]
-        xj = torch.cat([x[mb.edge_index[0]] + e, _plus_per_run(x, e_self, mb.nodes)])
+        x_dst = x.index_select(0, dst)
+        x_src = x.index_select(0, mb.edge_index[0])
+        xj = torch.cat([x_src + e, _plus_per_run(x, e_self, mb.nodes)])
         # the loops follow the real edges: run k's edges and its nodes' loops
         bounds = mb.edges + [(mb.edges[-1][1] + a, mb.edges[-1][1] + b) for a, b in mb.nodes]
         K = len(mb.nodes)
