@@ -613,6 +613,19 @@ def _seed_text(seeds: list[int]) -> str:
     return ",".join(str(s) for s in seeds)
 
 
+def _checkpoint_text(row: pd.Series) -> str:
+    """A method's starting weights as a reader can trace them: a path relative to the
+    project as written; a machine-local absolute path (the published-encoder cache, a
+    scratch folder) by its file name and content hash instead, which is what identifies it
+    on another machine."""
+    path = str(row.get("checkpoint", "") or "")
+    sha = row.get("checkpoint_sha256", "")
+    sha = "" if pd.isna(sha) else str(sha)
+    if path and not Path(path).is_absolute():
+        return f"checkpoint `{path}`" + (f" (sha256 `{sha}`)" if sha else "")
+    return f"checkpoint sha256 `{sha}`" if sha else f"checkpoint `{Path(path).name or '?'}`"
+
+
 def _what_was_run(c: _Context, seeds: list[int]) -> list[str]:
     frame = c.frame
     methods = list(dict.fromkeys(frame["method"]))
@@ -620,7 +633,7 @@ def _what_was_run(c: _Context, seeds: list[int]) -> list[str]:
     bl = with_baselines(frame)
     for m in methods:
         r = bl[bl["method"] == m].iloc[0]
-        src = "random init" if r["is_baseline"] else f"checkpoint `{r['checkpoint']}`"
+        src = "random init" if r["is_baseline"] else _checkpoint_text(r)
         vs = "" if r["is_baseline"] else f", against `{r['baseline']}`"
         arch.append(f"`{m}` ({r['encoder']} {int(r['num_layers'])}×{int(r['hidden_dim'])}, "
                     f"{src}{vs})")  # fmt: skip

@@ -96,3 +96,23 @@ def test_few_seeds_note_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no finished job"):
         write_report(tmp_path / "empty")
+
+
+def test_methods_line_names_checkpoints_portably(tmp_path):
+    """A machine-local absolute checkpoint path never reaches the committed report: it
+    becomes the file's hash (or name); a project-relative path stays as written."""
+    from molpt.benchmark.report import _checkpoint_text
+
+    store = ResultsStore(tmp_path)
+    for r in _rows():
+        store.append(r)
+    write_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "checkpoint `a.pt`" in md and "`/a.pt`" not in md
+    cache = "/home/u/.cache/molpt/published/hu2020-gcn-49cf/checkpoint.pt"
+    assert _checkpoint_text(pd.Series({"checkpoint": cache, "checkpoint_sha256": "6288e0a1"})) \
+        == "checkpoint sha256 `6288e0a1`"
+    rel = pd.Series({"checkpoint": "checkpoints/molpt/gin.pt", "checkpoint_sha256": "ab12"})
+    assert _checkpoint_text(rel) == "checkpoint `checkpoints/molpt/gin.pt` (sha256 `ab12`)"
+    assert _checkpoint_text(pd.Series({"checkpoint": "c.pt", "checkpoint_sha256": float("nan")})) \
+        == "checkpoint `c.pt`"
