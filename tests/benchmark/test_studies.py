@@ -33,7 +33,9 @@ def test_shipped_studies_are_valid_and_follow_hu_settings():
     for n in names:
         st = load_study(n)
         assert st.name == n and st.path.parent == STUDIES_DIR
-        assert st.seeds() == list(range(10)) and st.precision == "fp32"
+        # the papers ran fp32; a *_bf16 study is the precision twin of the study it names
+        assert st.seeds() == list(range(10))
+        assert st.precision == ("bf16" if n.endswith("_bf16") else "fp32")
         assert st.planned("splits") == ["scaffold"] and st.planned("featurizers") == ["basic"]
         g = st.grid
         assert (g["num_layers"], g["hidden_dim"], g["epochs"], g["batch_size"]) == (5, 300, 100,
@@ -48,6 +50,8 @@ def test_shipped_studies_are_valid_and_follow_hu_settings():
     assert gcn.checkpoints == ["hu2020/gcn_supervised_contextpred", "hu2020/gcn_contextpred",
                                "hu2020/gcn_supervised"]  # passed through as given
     assert load_study("hu2020_gin_none").checkpoints == []
+    twin, fp32 = load_study("hu2020_gin_none_bf16"), load_study("hu2020_gin_none")
+    assert twin.grid == fp32.grid and twin.profile == fp32.profile  # only precision differs
     moses = load_study("hu2020_gin_moses")  # NAME=PATH relative to the repository root
     assert all(Path(c.split("=", 1)[1]).is_absolute() for c in moses.checkpoints)
     assert moses.checkpoints[0].startswith("attrmask_moses=" + str(STUDIES_DIR.parents[1]))
