@@ -244,13 +244,17 @@ def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
             ph = _num(r.get("p_wilcoxon_holm"))
             if ph is not None:
                 txt += f", Holm p {ph:.3g}"
+            last = _num(r.get("last_gain"))
+            if last is not None:  # PROTOCOL.md: record both conventions
+                txt += f"; last epoch {scale * last:+.1f}"
             n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
             if n < p:
                 txt += f" ({n}/{p} seeds, partial)"
             row.append(_link(txt, path, readme_dir, command))
         rows.append(row)
-    return ["Gain over the random-init twin of the same architecture (points, 95% CI, "
-            "Wilcoxon p Holm-corrected across datasets):", "",
+    return ["Gain over the random-init twin of the same architecture at the best valid epoch "
+            "(points, 95% CI, Wilcoxon p Holm-corrected across datasets), and the gain of the "
+            "test metric at the last epoch:", "",
             _table(["method", "vs"] + datasets, rows), ""]  # fmt: skip
 
 

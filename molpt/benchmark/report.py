@@ -172,7 +172,7 @@ def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[str
             for g, p in zip(gains_df["gain"], gains_df["p_wilcoxon_holm"], strict=True)
         ]
         summary = summary.merge(
-            gains_df[keys + ["method", "gain", "ci_low", "ci_high", "p_wilcoxon",
+            gains_df[keys + ["method", "gain", "ci_low", "ci_high", "last_gain", "p_wilcoxon",
                              "p_wilcoxon_holm", "p_ttest", "p_ttest_holm", "verdict"]],
             on=keys + ["method"], how="left",
         )  # fmt: skip
