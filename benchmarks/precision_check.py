@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     fp32_dir, bf16_dir = _folder(a.fp32), _folder(a.bf16)
     try:
         sides = {"fp32": load(fp32_dir, "fp32"), "bf16": load(bf16_dir, "bf16")}
-    except (FileNotFoundError, ValueError) as exc:
+    except FileNotFoundError as exc:
+        study = Path(exc.filename).name if exc.filename else ""
+        hint = f" (run it first: molpt benchmark --study {study})" if study else ""
+        print(f"error: {exc.strerror or exc}{hint}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     pairs = pair(sides["fp32"], sides["bf16"])

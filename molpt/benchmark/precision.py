@@ -33,7 +33,7 @@ def load(folder: Path, precision: str) -> pd.DataFrame:
     column existed were fp32)."""
     f = folder / "results.csv"
     if not f.is_file():
-        raise FileNotFoundError(f"no results.csv in {folder}")
+        raise FileNotFoundError(2, f"no results.csv in {folder}", str(folder))
     frame = pd.read_csv(f)
     prec = frame["precision"].fillna("fp32") if "precision" in frame else "fp32"
     frame = frame.assign(precision=prec)

@@ -76,6 +76,10 @@ def test_script_records_and_refuses_unpaired(both, tmp_path, capsys):
     assert script.main([str(both / "bf16"), str(both / "fp32")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "has no fp32 rows" in err and "\n" not in err
+    # a study not run yet: says so and how to run it
+    assert script.main([str(both / "fp32"), str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no results.csv in") and "molpt benchmark --study nope" in err
     # rows of other seeds only: no twins
     only = tmp_path / "other"
     only.mkdir()
