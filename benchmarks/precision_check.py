@@ -17,13 +17,7 @@ import sys
 from pathlib import Path
 
 from molpt.benchmark.precision import compare, load, markdown, pair
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _folder(s: str) -> Path:
-    p = Path(s)
-    return p if p.exists() or "/" in s else RESULTS / s
+from molpt.benchmark.studies import results_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5, help="points (default 0.5)")
     ap.add_argument("--record", type=Path, help="append the table to this markdown file")
     a = ap.parse_args(argv)
-    fp32_dir, bf16_dir = _folder(a.fp32), _folder(a.bf16)
+    fp32_dir, bf16_dir = results_folder(a.fp32), results_folder(a.bf16)
     try:
         sides = {"fp32": load(fp32_dir, "fp32"), "bf16": load(bf16_dir, "bf16")}
     except FileNotFoundError as exc:

@@ -13,17 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from molpt.benchmark.report import write_report
-from molpt.benchmark.studies import merge_results
-
-RESULTS = Path(__file__).resolve().parent
-
-
-def _folder(s: str) -> Path:
-    p = Path(s)
-    return p if p.exists() or "/" in s else RESULTS / s
+from molpt.benchmark.studies import merge_results, results_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("target")
     ap.add_argument("--no-report", action="store_true", help="do not rebuild the report")
     a = ap.parse_args(argv)
-    src, dst = _folder(a.source), _folder(a.target)
+    src, dst = results_folder(a.source), results_folder(a.target)
     added, skipped = merge_results(src, dst)
     print(f"{dst}: {added} row(s) appended from {src}, {skipped} already there")
     if not a.no_report and added:

@@ -300,6 +300,18 @@ def load_study(name_or_path: str | Path) -> Study:
     return parse_study(path.read_text(encoding="utf-8"), path)
 
 
+def results_folder(name_or_path: str | Path) -> Path:
+    """A results folder given as a path, or by its study's name (its ``results_dir``; a name
+    without a study file means ``benchmarks/results/<name>``)."""
+    p = Path(name_or_path)
+    if p.exists() or len(p.parts) > 1:
+        return p
+    try:
+        return load_study(str(name_or_path)).results_dir
+    except StudyError:
+        return STUDIES_DIR.parent / "results" / str(name_or_path)
+
+
 def study_of_results(results_dir: str | Path) -> Study | None:
     """The study a results folder was run from (its ``study.toml`` copy), if any."""
     p = Path(results_dir) / STUDY_COPY
@@ -368,6 +380,7 @@ __all__ = [
     "list_studies",
     "load_study",
     "merge_results",
+    "results_folder",
     "parse_study",
     "study_of_results",
 ]

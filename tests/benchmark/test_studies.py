@@ -224,3 +224,12 @@ def test_planned_jobs_count_checkpoints_not_run_yet(tmp_path):
     assert methods == {"none", "hu2020/gcn_supervised_contextpred", "hu2020/gcn_contextpred",
                        "hu2020/gcn_supervised"}  # fmt: skip
     assert sum(len(v) for v in plan.values()) == 4 * 4 * 10
+
+
+def test_results_folder_by_path_or_study_name(tmp_path):
+    from molpt.benchmark.studies import results_folder
+
+    assert results_folder(tmp_path) == tmp_path  # an existing folder as given
+    assert results_folder("hu2020_gcn") == load_study("hu2020_gcn").results_dir
+    assert results_folder("not_a_study") == STUDIES_DIR.parent / "results" / "not_a_study"
+    assert results_folder("some/where") == Path("some/where")  # a path, even if absent
