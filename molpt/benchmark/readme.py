@@ -107,10 +107,10 @@ def _fmt_cell(r: dict[str, Any], scale: float) -> str:
     return txt
 
 
-def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, list]]:
+def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, Any]]:
     """Markdown for one folder plus the reading's bullet material."""
     lines: list[str] = []
-    reading: dict[str, list[str]] = {"yes": [], "no": [], "running": [], "other": []}
+    reading: dict[str, Any] = {"yes": [], "no": [], "running": [], "other": [], "gains": {}}
     title = f.study.title if f.study and f.study.title else ""
     lines += [f"### `{f.name}`" + (f" — {title}" if title else ""), ""]
     status = ("complete" if f.n_done >= f.n_planned
@@ -152,6 +152,8 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                   "mean ± std over seeds" + (" (%)" if scale != 1 else ""), "",
                   _table(header, rows), ""]  # fmt: skip
         lines += _gains_table(g, datasets, scale, summary_csv, readme_dir, f.command)
+        for verdict, items in _gain_reading(f, g, scale).items():
+            reading["gains"].setdefault(verdict, []).extend(items)
     # averages against the paper (covered datasets only)
     if not f.paper.empty:
         avg = f.paper[f.paper["kind"] == "average"]
@@ -223,6 +225,40 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
     return lines, reading
 
 
+def _gain_text(r: Any, scale: float) -> str:
+    """'+7.2 [+5.5, +8.9], Holm p 0.006; last epoch +7.2' (and '(5/10 seeds, partial)')."""
+    txt = f"{scale * r['gain']:+.1f}"
+    lo, hi = _num(r.get("ci_low")), _num(r.get("ci_high"))
+    if lo is not None and hi is not None:
+        txt += f" [{scale * lo:+.1f}, {scale * hi:+.1f}]"
+    ph = _num(r.get("p_wilcoxon_holm"))
+    if ph is not None:
+        txt += f", Holm p {ph:.3g}"
+    last = _num(r.get("last_gain"))
+    if last is not None:  # PROTOCOL.md: record both conventions
+        txt += f"; last epoch {scale * last:+.1f}"
+    n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
+    if n < p:
+        txt += f" ({n}/{p} seeds, partial)"
+    return txt
+
+
+def _gain_reading(f: FolderResults, g: pd.DataFrame, scale: float) -> dict[str, list[str]]:
+    """Finished gains (all planned seeds) of one setting, keyed by their verdict."""
+    out: dict[str, list[str]] = {}
+    if "gain" not in g:
+        return out
+    for r in g[g["gain"].notna()].to_dict("records"):
+        n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
+        if n < p:  # partial gains are in the tables; the reading waits for all seeds
+            continue
+        verdict = str(r.get("verdict") or "no verdict")
+        out.setdefault(verdict, []).append(
+            f"`{f.name}` {r['dataset']} `{r['method']}` vs `{r.get('baseline') or 'none'}` "
+            f"{_gain_text(r, scale)}")  # fmt: skip
+    return out
+
+
 def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
                  readme_dir: Path, command: str) -> list[str]:  # fmt: skip
     """Gain of each pretrained method over its own random-init twin, per dataset."""
@@ -236,21 +272,7 @@ def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
             if d not in by.index or _num(by.loc[d, "gain"]) is None:
                 row.append("–")
                 continue
-            r = by.loc[d]
-            txt = f"{scale * r['gain']:+.1f}"
-            lo, hi = _num(r.get("ci_low")), _num(r.get("ci_high"))
-            if lo is not None and hi is not None:
-                txt += f" [{scale * lo:+.1f}, {scale * hi:+.1f}]"
-            ph = _num(r.get("p_wilcoxon_holm"))
-            if ph is not None:
-                txt += f", Holm p {ph:.3g}"
-            last = _num(r.get("last_gain"))
-            if last is not None:  # PROTOCOL.md: record both conventions
-                txt += f"; last epoch {scale * last:+.1f}"
-            n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
-            if n < p:
-                txt += f" ({n}/{p} seeds, partial)"
-            row.append(_link(txt, path, readme_dir, command))
+            row.append(_link(_gain_text(by.loc[d], scale), path, readme_dir, command))
         rows.append(row)
     return ["Gain over the random-init twin of the same architecture at the best valid epoch "
             "(points, 95% CI, Wilcoxon p Holm-corrected across datasets), and the gain of the "
@@ -280,7 +302,7 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     if studies_dir == STUDIES_DIR:
         names = [n for n in list_studies() if (studies_dir / f"{n}.toml").is_file()]
     by_name = {f.name: f for f in folders}
-    reading: dict[str, list[str]] = {"yes": [], "no": [], "running": [], "other": []}
+    reading: dict[str, Any] = {"yes": [], "no": [], "running": [], "other": [], "gains": {}}
     if names:
         rows = []
         studies = sorted((load_study(studies_dir / f"{n}.toml") for n in names),
@@ -301,8 +323,10 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     for f in folders:
         sec, rd = _folder_section(f, readme_dir)
         lines += sec
-        for k in reading:
+        for k in ("yes", "no", "running", "other"):
             reading[k] += rd[k]
+        for verdict, items in rd["gains"].items():
+            reading["gains"].setdefault(verdict, []).extend(items)
     lines += ["**Reading** (generated from the files above):", ""]
     lines.append("- Reproduces (published value inside molpt's 95% CI, all planned seeds): "
                  + ("; ".join(reading["yes"]) if reading["yes"] else "nothing yet") + ".")
@@ -312,6 +336,15 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
                  + ("; ".join(reading["running"]) if reading["running"] else "nothing") + ".")
     if reading["other"]:
         lines.append("- Not comparable yet: " + "; ".join(reading["other"]) + ".")
+    if reading["gains"]:
+        order = ["significant gain", "significant loss", "no significant difference"]
+        verdicts = sorted(reading["gains"], key=lambda v: (order.index(v) if v in order
+                                                           else len(order), v))  # fmt: skip
+        lines.append("- What pretraining did (gain over the random-init twin at the best valid "
+                     "epoch, points [95% CI], Wilcoxon p Holm-corrected across datasets; only "
+                     "gains with all planned seeds): " + " ".join(
+                         f"{v[0].upper() + v[1:]}: " + "; ".join(reading["gains"][v]) + "."
+                         for v in verdicts))  # fmt: skip
     lines += ["", END]
     return "\n".join(lines)
 

@@ -290,3 +290,15 @@ def test_readme_gains_against_the_twin(tmp_path):
     assert ("| `attrmask` | `none` | [+2.0 [+2.0, +2.0], Holm p 0.0312; last epoch +2.0]"
             "(results/g/summary.csv") in sec  # last_test = the best-valid score here
     assert "Command: `molpt report" in sec  # not a study: the command that rebuilt it
+    # the plain-words reading says what pretraining did, by verdict, with the same numbers
+    assert ("- What pretraining did (gain over the random-init twin at the best valid epoch"
+            in sec)  # fmt: skip
+    assert ("gains with all planned seeds): Significant gain: `g` bbbp `attrmask` vs `none` "
+            "+2.0 [+2.0, +2.0], Holm p 0.0312; last epoch +2.0.") in sec
+    # a gain with seeds still to run stays in the tables (marked partial), not in the reading
+    (root / "study.toml").write_text('name = "g"\n\n[grid]\ndatasets = ["bbbp"]\n'
+                                     'seeds = "0-9"\n')  # fmt: skip
+    write_report(root)
+    sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
+    assert "last epoch +2.0 (6/10 seeds, partial)" in sec
+    assert "What pretraining did" not in sec
