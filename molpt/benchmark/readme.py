@@ -101,16 +101,13 @@ def _fmt_cell(r: dict[str, Any], scale: float) -> str:
     txt = f"{scale * m:.1f}" if scale != 1 else f"{m:.3f}"
     if s is not None:
         txt += f" ± {scale * s:.1f}" if scale != 1 else f" ± {s:.3f}"
-    n, p = int(r.get("n_seeds", 0)), int(_num(r.get("n_planned")) or r.get("n_seeds", 0))
-    if n < p:
-        txt += f" ({n}/{p} seeds, partial)"
-    return txt
+    return txt + _partial(r)
 
 
-def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, Any]]:
+def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, list]]:
     """Markdown for one folder plus the reading's bullet material."""
     lines: list[str] = []
-    reading: dict[str, Any] = {"yes": [], "no": [], "running": [], "other": [], "gains": {}}
+    reading: dict[str, list] = {"yes": [], "no": [], "running": [], "other": [], "gains": []}
     title = f.study.title if f.study and f.study.title else ""
     lines += [f"### `{f.name}`" + (f" — {title}" if title else ""), ""]
     status = ("complete" if f.n_done >= f.n_planned
@@ -152,8 +149,7 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                   "mean ± std over seeds" + (" (%)" if scale != 1 else ""), "",
                   _table(header, rows), ""]  # fmt: skip
         lines += _gains_table(g, datasets, scale, summary_csv, readme_dir, f.command)
-        for verdict, items in _gain_reading(f, g, scale).items():
-            reading["gains"].setdefault(verdict, []).extend(items)
+        reading["gains"] += _gain_reading(f, g, scale)
     # averages against the paper (covered datasets only)
     if not f.paper.empty:
         avg = f.paper[f.paper["kind"] == "average"]
@@ -237,26 +233,25 @@ def _gain_text(r: Any, scale: float) -> str:
     last = _num(r.get("last_gain"))
     if last is not None:  # PROTOCOL.md: record both conventions
         txt += f"; last epoch {scale * last:+.1f}"
-    n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
-    if n < p:
-        txt += f" ({n}/{p} seeds, partial)"
-    return txt
+    return txt + _partial(r)
 
 
-def _gain_reading(f: FolderResults, g: pd.DataFrame, scale: float) -> dict[str, list[str]]:
-    """Finished gains (all planned seeds) of one setting, keyed by their verdict."""
-    out: dict[str, list[str]] = {}
+def _partial(r: Any) -> str:
+    """' (7/10 seeds, partial)' for a summary row with seeds still to run, else ''."""
+    n = int(_num(r.get("n_seeds")) or 0)
+    p = int(_num(r.get("n_planned")) or n)
+    return f" ({n}/{p} seeds, partial)" if n < p else ""
+
+
+def _gain_reading(f: FolderResults, g: pd.DataFrame, scale: float) -> list[tuple[str, str]]:
+    """(verdict, text) of each finished gain (all planned seeds) of one setting."""
     if "gain" not in g:
-        return out
-    for r in g[g["gain"].notna()].to_dict("records"):
-        n, p = int(r["n_seeds"]), int(_num(r.get("n_planned")) or r["n_seeds"])
-        if n < p:  # partial gains are in the tables; the reading waits for all seeds
-            continue
-        verdict = str(r.get("verdict") or "no verdict")
-        out.setdefault(verdict, []).append(
-            f"`{f.name}` {r['dataset']} `{r['method']}` vs `{r.get('baseline') or 'none'}` "
-            f"{_gain_text(r, scale)}")  # fmt: skip
-    return out
+        return []
+    return [(str(r.get("verdict") or "no verdict"),
+             f"`{f.name}` {r['dataset']} `{r['method']}` vs `{r.get('baseline') or 'none'}` "
+             f"{_gain_text(r, scale)}")
+            for r in g[g["gain"].notna()].to_dict("records")
+            if not _partial(r)]  # partial gains wait in the tables for all their seeds
 
 
 def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
@@ -302,7 +297,7 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     if studies_dir == STUDIES_DIR:
         names = [n for n in list_studies() if (studies_dir / f"{n}.toml").is_file()]
     by_name = {f.name: f for f in folders}
-    reading: dict[str, Any] = {"yes": [], "no": [], "running": [], "other": [], "gains": {}}
+    reading: dict[str, list] = {"yes": [], "no": [], "running": [], "other": [], "gains": []}
     if names:
         rows = []
         studies = sorted((load_study(studies_dir / f"{n}.toml") for n in names),
@@ -323,10 +318,8 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     for f in folders:
         sec, rd = _folder_section(f, readme_dir)
         lines += sec
-        for k in ("yes", "no", "running", "other"):
+        for k in reading:
             reading[k] += rd[k]
-        for verdict, items in rd["gains"].items():
-            reading["gains"].setdefault(verdict, []).extend(items)
     lines += ["**Reading** (generated from the files above):", ""]
     lines.append("- Reproduces (published value inside molpt's 95% CI, all planned seeds): "
                  + ("; ".join(reading["yes"]) if reading["yes"] else "nothing yet") + ".")
@@ -337,13 +330,16 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     if reading["other"]:
         lines.append("- Not comparable yet: " + "; ".join(reading["other"]) + ".")
     if reading["gains"]:
+        gains: dict[str, list[str]] = {}
+        for verdict, text in reading["gains"]:
+            gains.setdefault(verdict, []).append(text)
         order = ["significant gain", "significant loss", "no significant difference"]
-        verdicts = sorted(reading["gains"], key=lambda v: (order.index(v) if v in order
-                                                           else len(order), v))  # fmt: skip
+        verdicts = sorted(gains, key=lambda v: (order.index(v) if v in order else len(order),
+                                                v))  # fmt: skip
         lines.append("- What pretraining did (gain over the random-init twin at the best valid "
                      "epoch, points [95% CI], Wilcoxon p Holm-corrected across datasets; only "
                      "gains with all planned seeds): " + " ".join(
-                         f"{v[0].upper() + v[1:]}: " + "; ".join(reading["gains"][v]) + "."
+                         f"{v[0].upper() + v[1:]}: " + "; ".join(gains[v]) + "."
                          for v in verdicts))  # fmt: skip
     lines += ["", END]
     return "\n".join(lines)
