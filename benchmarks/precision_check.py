@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from molpt.benchmark.precision import compare, load, markdown, pair
+from molpt.benchmark.precision import THRESHOLD, compare, load, markdown, pair
 from molpt.benchmark.studies import results_folder
 
 
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("fp32", help="results folder (or study name) with the fp32 rows")
     ap.add_argument("bf16", help="results folder (or study name) with the bf16 rows")
-    ap.add_argument("--threshold", type=float, default=0.5, help="points (default 0.5)")
+    ap.add_argument("--threshold", type=float, default=THRESHOLD,
+                    help=f"points (default {THRESHOLD})")
     ap.add_argument("--record", type=Path, help="append the table to this markdown file")
     a = ap.parse_args(argv)
     fp32_dir, bf16_dir = results_folder(a.fp32), results_folder(a.bf16)

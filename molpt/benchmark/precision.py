@@ -26,6 +26,8 @@ PAIR_KEYS = ["dataset", "split", "split_seed", "featurizer", "strategy", "method
              "encoder", "num_layers", "hidden_dim", "epochs", "batch_size", "lr", "dropout",
              "limit"]  # fmt: skip
 SCORE = "test_at_best_valid"
+#: issue 9's question: do the means move by less than this many points?
+THRESHOLD = 0.5
 
 
 def load(folder: Path, precision: str) -> pd.DataFrame:
@@ -65,7 +67,7 @@ def _stats(label: str, method: str, metric: str, fp32, bf16) -> dict:
                 p_wilcoxon=r.p_wilcoxon)  # fmt: skip
 
 
-def compare(pairs: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+def compare(pairs: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """One row per (dataset, method), then per method the average over the datasets both
     sides cover (the difference of per-seed averages, over the seeds present on every one
     of those sets, so its CI keeps the seed pairing); with the two verdicts."""

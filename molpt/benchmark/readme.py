@@ -23,6 +23,8 @@ from molpt.benchmark.studies import STUDIES_DIR, Study, list_studies, load_study
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 PERCENT = ("roc_auc", "pr_auc")
+#: the reading's bullet lists, filled per results folder and merged
+READING = ("yes", "no", "running", "other", "gains", "precision")
 
 
 @dataclass
@@ -107,7 +109,7 @@ def _fmt_cell(r: dict[str, Any], scale: float) -> str:
 def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict[str, list]]:
     """Markdown for one folder plus the reading's bullet material."""
     lines: list[str] = []
-    reading: dict[str, list] = {"yes": [], "no": [], "running": [], "other": [], "gains": []}
+    reading: dict[str, list] = {k: [] for k in READING}
     title = f.study.title if f.study and f.study.title else ""
     lines += [f"### `{f.name}`" + (f" — {title}" if title else ""), ""]
     status = ("complete" if f.n_done >= f.n_planned
@@ -218,7 +220,60 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
     for p in ("published.png", "gains.png"):
         if (f.root / p).is_file():
             lines += [f"![{f.name} {p[:-4]}]({os.path.relpath(f.root / p, readme_dir)})", ""]
+    if f.study is not None and f.study.twin_of:
+        # a bf16 twin is a precision check, not a result of record: its numbers stay in its
+        # section but the reading reports only how far bf16 moved them
+        sec, text = _precision_section(f, readme_dir)
+        lines += sec
+        reading = {k: [] for k in READING}
+        if f.n_done < f.n_planned:
+            reading["running"].append(f"`{f.name}`: {f.n_done} of {f.n_planned} planned jobs "
+                                      "finished")  # fmt: skip
+        reading["precision"] = [text]
     return lines, reading
+
+
+def _precision_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], str]:
+    """A bf16 twin's scores beside its fp32 study's (molpt.benchmark.precision): the table
+    and the reading's sentence."""
+    from molpt.benchmark.precision import THRESHOLD, compare, load, pair
+
+    assert f.study is not None
+    twin = f.root.parent / f.study.twin_of
+    head = f"`{f.name}` (bf16) vs `{f.study.twin_of}` (fp32)"
+    try:
+        pairs = pair(load(twin, "fp32"), load(f.root, "bf16"))
+    except (FileNotFoundError, ValueError):
+        pairs = pd.DataFrame()
+    if pairs.empty:
+        return [], f"{head}: no run has its twin yet"
+    table = compare(pairs, THRESHOLD)
+    cmd = f"python benchmarks/precision_check.py {f.study.twin_of} {f.name}"
+    results_csv = f.root / "results.csv"
+    rows, parts = [], []
+    for r in table.itertuples():
+        diff = f"{r.diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        rows.append([str(r.dataset), f"`{r.method}`", str(r.n), f"{r.fp32:.1f}",
+                     f"{r.bf16:.1f}", _link(diff, results_csv, readme_dir, cmd),
+                     "yes" if r.moved_less else "no", "yes" if r.ci_inside else "no"])  # fmt: skip
+        parts.append(f"{r.dataset} {r.diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]")
+    sets = table[~table["dataset"].astype(str).str.startswith("avg of")]
+    avg = table[table["dataset"].astype(str).str.startswith("avg of")]
+    lines = [f"bf16 vs fp32 (`{cmd}`): test score at the best valid epoch over seed pairs, "
+             f"diff = bf16 − fp32 in points [95% CI]; the question is whether the means move "
+             f"by less than {THRESHOLD} points:", "",
+             _table(["dataset", "method", "seed pairs", "fp32", "bf16", "diff [95% CI]",
+                     f"\\|diff\\| < {THRESHOLD}", f"CI inside ±{THRESHOLD}"], rows),
+             ""]  # fmt: skip
+    partial = (f" (partial: {len(pairs)} of {f.n_planned} planned runs paired so far)"
+               if f.n_done < f.n_planned else "")  # fmt: skip
+    text = (f"{head}, {len(pairs)} seed pairs{partial}: " + "; ".join(parts)
+            + f"; the mean moved by less than {THRESHOLD} points on {int(sets['moved_less'].sum())}"
+            f" of {len(sets)} sets" + "".join(f" ({'and' if r.moved_less else 'but not'} on the "
+                                              f"{r.dataset})" for r in avg.itertuples())
+            + f", and the CI lies inside ±{THRESHOLD} on {int(table['ci_inside'].sum())} of "
+            f"{len(table)} rows")  # fmt: skip
+    return lines, text
 
 
 def _gain_text(r: Any, scale: float) -> str:
@@ -297,7 +352,7 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
     if studies_dir == STUDIES_DIR:
         names = [n for n in list_studies() if (studies_dir / f"{n}.toml").is_file()]
     by_name = {f.name: f for f in folders}
-    reading: dict[str, list] = {"yes": [], "no": [], "running": [], "other": [], "gains": []}
+    reading: dict[str, list] = {k: [] for k in READING}
     if names:
         rows = []
         studies = sorted((load_study(studies_dir / f"{n}.toml") for n in names),
@@ -341,6 +396,9 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
                      "gains with all planned seeds): " + " ".join(
                          f"{v[0].upper() + v[1:]}: " + "; ".join(gains[v]) + "."
                          for v in verdicts))  # fmt: skip
+    if reading["precision"]:
+        lines.append("- bf16 autocast vs fp32 (precision twins, not results of record; diff = "
+                     "bf16 − fp32 in points [95% CI]): " + "; ".join(reading["precision"]) + ".")
     lines += ["", END]
     return "\n".join(lines)
 

@@ -14,6 +14,8 @@ File format (every key but ``name`` is optional; unknown keys are an error)::
     profile = "hu2020"           # a molpt profile: its values are the defaults below
     precision = "fp32"           # what the paper used; recorded in the report
     compare_with = ["Hu et al. 2020"]   # published sources to set beside (default: all)
+    # twin_of = "hu2020_gcn"     # only in a precision = "bf16" study: the fp32 study it
+                                 # re-runs under bf16 (a precision check, not of record)
 
     [grid]                       # resolve_grid's options (+ encoder, lr, dropout)
     datasets = ["bbbp", "bace", "clintox", "sider"]
@@ -49,7 +51,7 @@ STUDY_COPY = "study.toml"
 _SOURCE = "# source: "  # first line of the copy: where the study file was
 
 _TOP_KEYS = {"name", "title", "description", "slice", "profile", "precision", "grid",
-             "known_differences", "notes", "results", "compare_with"}  # fmt: skip
+             "known_differences", "notes", "results", "compare_with", "twin_of"}  # fmt: skip
 _GRID_KEYS = {"datasets", "splits", "seeds", "featurizers", "strategies", "epochs",
               "batch_size", "lr", "dropout", "encoder", "num_layers", "hidden_dim", "limit",
               "checkpoints"}  # fmt: skip
@@ -77,6 +79,8 @@ class Study:
     text: str = ""
     #: the original study file, for a copy read back from a results folder
     source: Path | None = None
+    #: the fp32 study this bf16 study re-runs (a precision check, not a result of record)
+    twin_of: str = ""
     #: published sources to set beside (prefixes such as "Hu et al. 2020"); empty = all
     compare_with: list[str] = field(default_factory=list)
 
@@ -263,6 +267,11 @@ def parse_study(text: str, path: Path) -> Study:
     precision = str(d.get("precision", "fp32"))
     if precision not in ("fp32", "bf16"):
         raise StudyError(f"{path}: precision must be fp32 or bf16, got {precision!r}")
+    twin_of = str(d.get("twin_of", ""))
+    if twin_of and (precision != "bf16" or twin_of == name
+                    or not twin_of.replace("_", "").replace("-", "").isalnum()):
+        raise StudyError(f"{path}: twin_of names the fp32 study this bf16 study re-runs "
+                         f"(needs precision = \"bf16\"); got {twin_of!r}")  # fmt: skip
     kd = d.get("known_differences", {})
     if not isinstance(kd, dict) or not all(isinstance(v, str) for v in kd.values()):
         raise StudyError(f"{path}: [known_differences] maps a dataset (or \"*\") to a text")
@@ -277,6 +286,7 @@ def parse_study(text: str, path: Path) -> Study:
         slice=str(d.get("slice", "")),
         profile=str(d.get("profile", "hu2020")),
         precision=precision,
+        twin_of=twin_of,
         grid=dict(grid),
         known_differences=dict(kd),
         notes=[str(n) for n in notes],

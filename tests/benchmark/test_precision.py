@@ -87,3 +87,69 @@ def test_script_records_and_refuses_unpaired(both, tmp_path, capsys):
     frame.assign(seed=frame["seed"] + 10).to_csv(only / "results.csv", index=False)
     assert script.main([str(both / "fp32"), str(only)]) == 1
     assert "no fp32 run has a bf16 twin" in capsys.readouterr().err
+
+
+_TWIN_STUDY = """name = "bf16"
+profile = "quick"
+precision = "bf16"
+{twin}
+[grid]
+datasets = ["bbbp", "tox21"]
+splits = ["scaffold"]
+seeds = "0-3"
+num_layers = 2
+hidden_dim = 16
+epochs = 2
+batch_size = 32
+limit = 400
+"""
+
+
+def test_twin_of_is_only_for_a_bf16_study(tmp_path):
+    from molpt.benchmark.studies import StudyError, parse_study
+
+    ok = parse_study(_TWIN_STUDY.format(twin='twin_of = "fp32"'), tmp_path / "bf16.toml")
+    assert ok.twin_of == "fp32" and ok.precision == "bf16"
+    for bad in (_TWIN_STUDY.format(twin='twin_of = "fp32"').replace('"bf16"\n', '"fp32"\n'),
+                _TWIN_STUDY.format(twin='twin_of = "bf16"'),  # itself
+                _TWIN_STUDY.format(twin='twin_of = "../fp32"')):
+        with pytest.raises(StudyError, match="twin_of names the fp32 study"):
+            parse_study(bad, tmp_path / "bf16.toml")
+
+
+def test_readme_reads_a_bf16_twin_as_a_precision_check(both, tmp_path):
+    """A bf16 study with twin_of: its README section sets its scores beside the fp32
+    study's, and the reading reports how far bf16 moved the means (partial while seeds are
+    missing) instead of counting its rows as reproductions of the paper."""
+    import shutil
+
+    from molpt.benchmark.readme import render_section
+    from molpt.benchmark.report import write_report
+
+    results = tmp_path / "results"
+    for side in ("fp32", "bf16"):
+        shutil.copytree(both / side, results / side)
+    # the bf16 study plans seeds 0-3; seeds 0-2 ran: 6 of 8 jobs
+    (results / "bf16" / "study.toml").write_text(_TWIN_STUDY.format(twin='twin_of = "fp32"'))
+    for side in ("fp32", "bf16"):
+        write_report(results / side)
+    sec = render_section(results, tmp_path, tmp_path / "no_studies")
+    table = compare(pair(load(both / "fp32", "fp32"), load(both / "bf16", "bf16")))
+    cmd = "python benchmarks/precision_check.py fp32 bf16"
+    assert f"bf16 vs fp32 (`{cmd}`)" in sec
+    for r in table.itertuples():  # every row of the comparison, linked to the bf16 results
+        diff = f"{r.diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+        assert (f"| {r.dataset} | `none` | 3 | {r.fp32:.1f} | {r.bf16:.1f} | "
+                f"[{diff}](results/bf16/results.csv \"{cmd}\") |") in sec
+    bullet = next(line for line in sec.splitlines() if line.startswith("- bf16 autocast"))
+    assert "`bf16` (bf16) vs `fp32` (fp32), 6 seed pairs (partial: 6 of 8 planned runs" in bullet
+    bbbp = table.set_index("dataset").loc["bbbp"]
+    assert f"bbbp {bbbp['diff']:+.2f} [{bbbp['ci_low']:+.2f}, {bbbp['ci_high']:+.2f}]" in bullet
+    moved = int(table[~table["dataset"].str.startswith("avg")]["moved_less"].sum())
+    assert f"less than 0.5 points on {moved} of 2 sets" in bullet
+    # the twin is not a result of record: no reading line but its bullet and its progress
+    others = [line for line in sec.split("**Reading**")[1].splitlines()
+              if line.startswith("- ") and not line.startswith("- bf16 autocast")]
+    assert all("`bf16`" not in line or "`bf16`: 6 of 8 planned jobs finished" in line
+               for line in others), others
+    assert any("`bf16`: 6 of 8 planned jobs finished" in line for line in others)
