@@ -267,7 +267,7 @@ def _precision_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], s
              ""]  # fmt: skip
     partial = (f" (partial: {len(pairs)} of {f.n_planned} planned runs paired so far)"
                if f.n_done < f.n_planned else "")  # fmt: skip
-    text = (f"{head}, {len(pairs)} seed pairs{partial}: " + "; ".join(parts)
+    text = (f"{head}, {len(pairs)} run pairs{partial}: " + "; ".join(parts)
             + f"; the mean moved by less than {THRESHOLD} points on {int(sets['moved_less'].sum())}"
             f" of {len(sets)} sets" + "".join(f" ({'and' if r.moved_less else 'but not'} on the "
                                               f"{r.dataset})" for r in avg.itertuples())

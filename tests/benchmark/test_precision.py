@@ -142,7 +142,7 @@ def test_readme_reads_a_bf16_twin_as_a_precision_check(both, tmp_path):
         assert (f"| {r.dataset} | `none` | 3 | {r.fp32:.1f} | {r.bf16:.1f} | "
                 f"[{diff}](results/bf16/results.csv \"{cmd}\") |") in sec
     bullet = next(line for line in sec.splitlines() if line.startswith("- bf16 autocast"))
-    assert "`bf16` (bf16) vs `fp32` (fp32), 6 seed pairs (partial: 6 of 8 planned runs" in bullet
+    assert "`bf16` (bf16) vs `fp32` (fp32), 6 run pairs (partial: 6 of 8 planned runs" in bullet
     bbbp = table.set_index("dataset").loc["bbbp"]
     assert f"bbbp {bbbp['diff']:+.2f} [{bbbp['ci_low']:+.2f}, {bbbp['ci_high']:+.2f}]" in bullet
     moved = int(table[~table["dataset"].str.startswith("avg")]["moved_less"].sum())
