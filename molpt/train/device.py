@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 
 import torch
 
@@ -41,3 +43,28 @@ def autocast(device: torch.device, enabled: bool = True, cpu: bool = False):
     if enabled and cpu and device.type == "cpu" and cpu_has_native_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None where the C library has none: macOS, musl, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+
+
+def release_host_memory(device: torch.device) -> bool:
+    """Give the C heap's free pages back to the OS after a CPU training step.
+
+    Fused fine-tuning allocates activations whose sizes change with every batch; glibc keeps
+    freed blocks of that mixed size in its heap, so a long CPU run's resident memory grows far
+    past what it uses: a bf16 group of 10 GIN 5x300 runs reached 7-9 GB within ~60 epochs;
+    on BACE its peak after 3 epochs was 5.4 GB, 2.8 GB with a trim after each step (the trim
+    itself took ~2% of the time).  A no-op on CUDA and where glibc is absent; returns whether
+    memory was trimmed.
+    """
+    if device.type != "cpu":
+        return False
+    trim = _malloc_trim()
+    return bool(trim is not None and trim(0) >= 0)

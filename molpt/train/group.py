@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from molpt.featurize.graphs import GraphSet
 from molpt.nn.stacked import StackedModel, bounds_of, multi_batch
-from molpt.train.device import autocast
+from molpt.train.device import autocast, release_host_memory
 
 
 def dropout_seed(seed: int) -> int:
@@ -220,6 +220,8 @@ def train_epoch(
         opt.step(_active(parts, device))
         totals += losses.detach()
         seen += mb.num_graphs
+        del out, losses, mb
+        release_host_memory(device)
     return (totals / n_batches.clamp_min(1)).tolist(), seen
 
 
