@@ -4,11 +4,14 @@
                                      [--record benchmarks/RESULTS.md]
 
 Runs the same group (Hu's settings: GIN 5x300, batch 32, dropout 0.5, scaffold split, K runs
-of seeds 0..K-1) twice, each in a fresh subprocess so the heaps start equal: once as molpt
-does (``release_host_memory`` after every training step) and once with the trim disabled
-(glibc keeps freed blocks in its heap).  Prints, per epoch, resident memory after the epoch,
-the peak so far and seconds per epoch, and the ratio of the peaks; ``--record`` appends the
-table, with the machine, to a markdown file.  Linux/glibc only (elsewhere the trim is a no-op).
+of seeds 0..K-1) twice, each in a fresh subprocess so the heaps start equal: once with
+``MOLPT_HEAP_TRIM_EVERY=N`` (``release_host_memory`` every N training steps; --every,
+default 8) and once with the trim off (molpt's default: glibc keeps freed blocks in its
+heap).  Prints, per epoch, resident memory after the epoch, the peak so far and seconds
+per epoch; then the ratio of the peaks and each
+side's user and system CPU time (trimmed pages are faulted in again: system time);
+``--record`` appends the table, with the machine, to a markdown file.  Linux/glibc only
+(elsewhere the trim is a no-op).
 """
 
 from __future__ import annotations
@@ -39,11 +42,9 @@ def _peak_gb() -> float:
 def child(a: argparse.Namespace) -> None:
     """One group in this process; prints a JSON line of per-epoch memory and time."""
     import molpt.train.finetune as ft
-    import molpt.train.group as group
     from molpt.data import load_dataset
 
-    if not a.trim:
-        group.release_host_memory = lambda device: False
+    os.environ["MOLPT_HEAP_TRIM_EVERY"] = str(a.every if a.trim else 0)
     epochs: list[dict] = []
     t = [time.perf_counter()]
     predict = ft.predict_parts
@@ -63,8 +64,11 @@ def child(a: argparse.Namespace) -> None:
                               bf16=a.bf16, device="cpu", out=os.path.join(out, str(s)))
             for s in range(a.k)]  # fmt: skip
     t[0] = time.perf_counter()
+    cpu0 = os.times()
     ft.finetune_group(cfgs, dataset=ds, progress=False)
-    print(json.dumps(epochs))
+    cpu1 = os.times()
+    print(json.dumps({"epochs": epochs, "user": cpu1.user - cpu0.user,
+                      "system": cpu1.system - cpu0.system}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--every", type=int, default=8, help="steps between trims (default 8)")
     ap.add_argument("--record", type=Path)
     ap.add_argument("--child", choices=["trim", "keep"], help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = {}
     for mode in ("trim", "keep"):
         cmd = [sys.executable, __file__, "--child", mode, "--dataset", a.dataset, "--k",
-               str(a.k), "--epochs", str(a.epochs)] + (["--bf16"] if a.bf16 else [])  # fmt: skip
+               str(a.k), "--epochs", str(a.epochs), "--every", str(a.every)]  # fmt: skip
+        cmd += ["--bf16"] if a.bf16 else []
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if res.returncode != 0:
             print(res.stderr[-2000:], file=sys.stderr)
@@ -100,21 +106,25 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
         f"{info['threads']} thread(s), load average at start {info['load_avg']:.2f}. "
         f"{a.dataset}, K = {a.k} GIN 5x300 runs, batch 32, dropout 0.5, {prec}, "
-        f"{a.epochs} epochs; each side in a fresh process. `trim` = molpt (freed heap blocks "
-        "returned after every training step), `keep` = the trim disabled.",
+        f"{a.epochs} epochs; each side in a fresh process. `trim` = `MOLPT_HEAP_TRIM_EVERY="
+        f"{a.every}` (freed heap blocks returned every {a.every} training steps and at each "
+        "epoch's end), `keep` = no trim (molpt's default); s = seconds per epoch.",
         "",
         "| epoch | trim: RSS / peak GB | trim: s | keep: RSS / peak GB | keep: s |",
         "|---|---|---|---|---|",
     ]
-    for i, (t, k) in enumerate(zip(runs["trim"], runs["keep"], strict=True), 1):
+    for i, (t, k) in enumerate(zip(runs["trim"]["epochs"], runs["keep"]["epochs"],
+                                   strict=True), 1):  # fmt: skip
         lines.append(f"| {i} | {t['rss']:.2f} / {t['peak']:.2f} | {t['seconds']:.1f} | "
                      f"{k['rss']:.2f} / {k['peak']:.2f} | {k['seconds']:.1f} |")  # fmt: skip
-    pt, pk = runs["trim"][-1]["peak"], runs["keep"][-1]["peak"]
-    st = sum(e["seconds"] for e in runs["trim"])
-    sk = sum(e["seconds"] for e in runs["keep"])
+    pt, pk = runs["trim"]["epochs"][-1]["peak"], runs["keep"]["epochs"][-1]["peak"]
+    st = sum(e["seconds"] for e in runs["trim"]["epochs"])
+    sk = sum(e["seconds"] for e in runs["keep"]["epochs"])
     lines += ["", f"Peak: {pt:.2f} GB with the trim vs {pk:.2f} GB without "
               f"(**{pk / pt:.2f}x** less); time {st:.0f} s with the trim vs {sk:.0f} s without "
-              f"({st / sk:.2f}x)."]
+              f"({st / sk:.2f}x); CPU user / system: {runs['trim']['user']:.0f} / "
+              f"{runs['trim']['system']:.0f} s with the trim, {runs['keep']['user']:.0f} / "
+              f"{runs['keep']['system']:.0f} s without."]
     text = "\n".join(lines) + "\n"
     print(text)
     if a.record:

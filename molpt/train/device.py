@@ -59,10 +59,11 @@ def release_host_memory(device: torch.device) -> bool:
 
     Fused fine-tuning allocates activations whose sizes change with every batch; glibc keeps
     freed blocks of that mixed size in its heap, so a long CPU run's resident memory grows far
-    past what it uses: a bf16 group of 10 GIN 5x300 runs reached 7-9 GB within ~60 epochs;
-    on BACE its peak after 3 epochs was 5.4 GB, 2.8 GB with a trim after each step (the trim
-    itself took ~2% of the time).  A no-op on CUDA and where glibc is absent; returns whether
-    memory was trimmed.
+    past what it uses: a bf16 group of 10 GIN 5x300 runs reached 7-9 GB within ~60 epochs
+    (benchmarks/host_memory.py measures it).  Fine-tuning calls it every
+    ``MOLPT_HEAP_TRIM_EVERY`` steps when that is set (off by default: the pages given back
+    are faulted in again when reused, which cost time; see ``molpt.train.group``).  A no-op
+    on CUDA and where glibc is absent; returns whether memory was trimmed.
     """
     if device.type != "cpu":
         return False

@@ -1,4 +1,4 @@
-"""release_host_memory: freed heap blocks go back to the OS after a CPU step."""
+"""release_host_memory: freed heap blocks go back to the OS (opt-in, MOLPT_HEAP_TRIM_EVERY)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,15 @@ def test_freed_mixed_size_blocks_are_returned():
     # nothing to do on CUDA (its caching allocator is separate)
     assert release_host_memory(torch.device("cuda")) is False
     assert ctypes.CDLL(None).malloc_trim(0) in (0, 1)
+
+
+def test_trim_is_opt_in(monkeypatch):
+    from molpt.train.group import heap_trim_every
+
+    monkeypatch.delenv("MOLPT_HEAP_TRIM_EVERY", raising=False)
+    assert heap_trim_every() == 0  # off by default: it costs time (RESULTS.md)
+    monkeypatch.setenv("MOLPT_HEAP_TRIM_EVERY", "8")
+    assert heap_trim_every() == 8
+    monkeypatch.setenv("MOLPT_HEAP_TRIM_EVERY", "often")
+    with pytest.raises(ValueError, match="MOLPT_HEAP_TRIM_EVERY must be a whole number"):
+        heap_trim_every()
