@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _record import emit  # noqa: E402
+
 
 def _rss_gb() -> float:
     with open("/proc/self/statm") as fh:
@@ -126,11 +128,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{runs['trim']['system']:.0f} s with the trim, {runs['keep']['user']:.0f} / "
               f"{runs['keep']['system']:.0f} s without."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if a.record:
-        with a.record.open("a") as fh:
-            fh.write("\n" + text)
-        print(f"appended to {a.record}")
+    emit(text, a.record)
     return 0
 
 

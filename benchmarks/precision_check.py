@@ -19,6 +19,9 @@ from pathlib import Path
 from molpt.benchmark.precision import THRESHOLD, compare, load, markdown, pair
 from molpt.benchmark.studies import results_folder
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import emit  # noqa: E402
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     text = markdown(compare(pairs, a.threshold), a.threshold,
                     (fp32_dir.name, bf16_dir.name), sides)
-    print(text)
-    if a.record:
-        with a.record.open("a") as fh:
-            fh.write("\n" + text)
-        print(f"appended to {a.record}")
+    emit(text, a.record)
     return 0
 
 
