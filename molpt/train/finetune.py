@@ -43,6 +43,7 @@ import torch
 
 import molpt
 from molpt.featurize.graphs import GraphSet
+from molpt.hostalloc import loaded_allocator
 from molpt.nn.encoder import Encoder
 from molpt.nn.model import GraphModel
 from molpt.nn.stacked import StackedModel
@@ -478,6 +479,7 @@ class _Run:
             "encoder_config": dict(encoder_config),
             "num_parameters": num_parameters,
             "device": str(device),
+            "host_allocator": loaded_allocator(),
             "seconds": round(seconds, 3),
             "molpt_version": molpt.__version__,
             "warnings": warnings,
