@@ -134,17 +134,20 @@ def main(argv: list[str] | None = None) -> int:
            "--epochs", str(a.epochs)] + (["--bf16"] if a.bf16 else [])  # fmt: skip
     envs = {n: contender_env(n, a.every, threads) for n in names}
 
+    logs = {n: tempfile.TemporaryFile("w+") for n in names}  # stderr: a full pipe would stall
+
     def start(n: str) -> subprocess.Popen:
-        return subprocess.Popen(cmd, env=envs[n], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        return subprocess.Popen(cmd, env=envs[n], stdout=subprocess.PIPE, stderr=logs[n],
+                                text=True)  # fmt: skip
 
     runs = {}
     procs = {n: start(n) for n in names} if a.parallel else {}
     for n in names:
         proc = procs.get(n) or start(n)
-        out, err = proc.communicate()
+        out, _ = proc.communicate()
         if proc.returncode != 0:
-            print(f"{n}: exit {proc.returncode}\n{err[-2000:]}", file=sys.stderr)
+            logs[n].seek(0)
+            print(f"{n}: exit {proc.returncode}\n{logs[n].read()[-2000:]}", file=sys.stderr)
             return 1
         runs[n] = json.loads(out.strip().splitlines()[-1])
         want = "system" if n in ("glibc", "trim") else n.split("-")[0]

@@ -1,14 +1,21 @@
-"""release_host_memory: freed heap blocks go back to the OS (opt-in, MOLPT_HEAP_TRIM_EVERY)."""
+"""release_host_memory: freed heap blocks go back to the OS (opt-in, MOLPT_HEAP_TRIM_EVERY);
+benchmarks/host_memory.py runs a real group under each allocator."""
 
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from molpt.hostalloc import find_library, loaded_allocator
 from molpt.train.device import _malloc_trim, release_host_memory
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _rss_mb() -> float:
@@ -16,7 +23,8 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or _malloc_trim() is None,
+@pytest.mark.skipif(not sys.platform.startswith("linux") or _malloc_trim() is None
+                    or loaded_allocator() != "system",
                     reason="glibc malloc_trim is Linux/glibc only")  # fmt: skip
 def test_freed_mixed_size_blocks_are_returned():
     # a freed 20 MB block raises glibc's dynamic mmap threshold: later blocks of a few MB come
@@ -50,3 +58,28 @@ def test_trim_is_opt_in(monkeypatch):
     monkeypatch.setenv("MOLPT_HEAP_TRIM_EVERY", "often")
     with pytest.raises(ValueError, match="MOLPT_HEAP_TRIM_EVERY must be a whole number"):
         heap_trim_every()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="allocators are preloaded")
+def test_host_memory_script_runs_each_allocator(data_dir, tmp_cache, tmp_path):
+    """One real BBBP run per contender, each in its own process under the allocator it names
+    (the script refuses a contender that ran under another one), recorded as a table."""
+    names = ["glibc", next((n for n in ("jemalloc", "tcmalloc") if find_library(n)), "trim")]
+    record = tmp_path / "RESULTS.md"
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "host_memory.py"), "--dataset", "bbbp",
+         "--k", "2", "--epochs", "1", "--contenders", ",".join(names), "--parallel",
+         "--record", str(record)],
+        capture_output=True, text=True, timeout=600, env={**env, "MOLPT_CACHE": str(tmp_cache)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = record.read_text()
+    assert "bbbp, K = 2 GIN 5x300 runs" in text and "all at the same time" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| 1 | ")  # the epoch row, after the header
+    for n in names:
+        row = next(line for line in rows if line.startswith(f"| {n} | "))
+        peak = float(row.split("|")[2])
+        assert 0.05 < peak < 20, row
+    assert "| glibc | " in text and "1.00x" in text
