@@ -86,6 +86,11 @@ def child(a: argparse.Namespace) -> None:
 CONTENDERS = ("glibc", "trim", "jemalloc", "jemalloc-decay", "tcmalloc")
 
 
+def allocator_of(name: str) -> str:
+    """The allocator a contender runs under, as ``loaded_allocator`` names it."""
+    return "system" if name in ("glibc", "trim") else name.split("-")[0]
+
+
 def contender_env(name: str, every: int, threads: int) -> dict[str, str]:
     """The environment a contender's process runs with (the launcher's, for an allocator)."""
     from molpt.hostalloc import LAUNCHED_ENV, AllocatorError, plan
@@ -94,9 +99,9 @@ def contender_env(name: str, every: int, threads: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["OMP_NUM_THREADS"] = str(threads)
     env["MOLPT_HEAP_TRIM_EVERY"] = str(every if name == "trim" else 0)
-    if name in ("glibc", "trim"):
+    allocator = allocator_of(name)
+    if allocator == "system":
         return env
-    allocator = name.split("-")[0]
     decision = plan(["finetune"], {**env, "MOLPT_ALLOCATOR": allocator}, loaded=lambda: "system")
     if decision is None:
         raise AllocatorError(f"{allocator} is not available on this machine")
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{n}: exit {proc.returncode}\n{logs[n].read()[-2000:]}", file=sys.stderr)
             return 1
         runs[n] = json.loads(out.strip().splitlines()[-1])
-        want = "system" if n in ("glibc", "trim") else n.split("-")[0]
+        want = allocator_of(n)
         if runs[n]["allocator"] != want:
             print(f"{n}: ran under {runs[n]['allocator']}, not {want}", file=sys.stderr)
             return 1
