@@ -214,7 +214,7 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
                 known = known if isinstance(known, str) and known else (
                     "see the per-dataset lines" if r["kind"] == "average"
                     else "not yet explained")  # fmt: skip
-                reading["no"].append(what + f"; known to differ: {known}")
+                reading["no"].append(what + f"\n    - known to differ: {known}")
             else:
                 reading["other"].append(what + ": too few seeds for a CI")  # n < 2
     for p in ("published.png", "gains.png"):
@@ -330,6 +330,14 @@ def _gains_table(g: pd.DataFrame, datasets: list[str], scale: float, path: Path,
             _table(["method", "vs"] + datasets, rows), ""]  # fmt: skip
 
 
+def _bullets(head: str, items: list[str], empty: str) -> list[str]:
+    """'- head:' with one nested bullet per item (an item may carry its own nested lines), or
+    '- head: empty.' when there is none."""
+    if not items:
+        return [f"- {head}: {empty}."]
+    return [f"- {head}:"] + [f"  - {it}" for it in items]
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -376,14 +384,13 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
         for k in reading:
             reading[k] += rd[k]
     lines += ["**Reading** (generated from the files above):", ""]
-    lines.append("- Reproduces (published value inside molpt's 95% CI, all planned seeds): "
-                 + ("; ".join(reading["yes"]) if reading["yes"] else "nothing yet") + ".")
-    lines.append("- Does not reproduce yet (published value outside the CI): "
-                 + ("; ".join(reading["no"]) if reading["no"] else "nothing") + ".")
-    lines.append("- Still running or incomplete: "
-                 + ("; ".join(reading["running"]) if reading["running"] else "nothing") + ".")
+    lines += _bullets("Reproduces (published value inside molpt's 95% CI, all planned seeds)",
+                      reading["yes"], "nothing yet")
+    lines += _bullets("Does not reproduce yet (published value outside the CI)", reading["no"],
+                      "nothing")
+    lines += _bullets("Still running or incomplete", reading["running"], "nothing")
     if reading["other"]:
-        lines.append("- Not comparable yet: " + "; ".join(reading["other"]) + ".")
+        lines += _bullets("Not comparable yet", reading["other"], "")
     if reading["gains"]:
         gains: dict[str, list[str]] = {}
         for verdict, text in reading["gains"]:
@@ -393,12 +400,12 @@ def render_section(results_root: str | Path, readme_dir: str | Path,
                                                 v))  # fmt: skip
         lines.append("- What pretraining did (gain over the random-init twin at the best valid "
                      "epoch, points [95% CI], Wilcoxon p Holm-corrected across datasets; only "
-                     "gains with all planned seeds): " + " ".join(
-                         f"{v[0].upper() + v[1:]}: " + "; ".join(gains[v]) + "."
-                         for v in verdicts))  # fmt: skip
+                     "gains with all planned seeds):")
+        for v in verdicts:
+            lines += ["  " + b for b in _bullets(v[0].upper() + v[1:], gains[v], "")]
     if reading["precision"]:
-        lines.append("- bf16 autocast vs fp32 (precision twins, not results of record; diff = "
-                     "bf16 − fp32 in points [95% CI]): " + "; ".join(reading["precision"]) + ".")
+        lines += _bullets("bf16 autocast vs fp32 (precision twins, not results of record; diff "
+                          "= bf16 − fp32 in points [95% CI])", reading["precision"], "")
     lines += ["", END]
     return "\n".join(lines)
 

@@ -252,8 +252,12 @@ def test_readme_section_from_results_files(tmp_path):
     assert "**partial: 17/40 jobs**" in sec and "cuda:NVIDIA H200 (3 rows)" in sec
     # the plain-words reading, generated from the data
     reading = sec[sec.index("**Reading**"):]
-    assert "Reproduces" in reading and "`paper_test` bbbp `none`" in reading.split("\n")[2]
-    assert "Still running or incomplete: `later` not started; `paper_test`: 17 of 40" in reading
+    lines = reading.split("\n")
+    # one headline bullet per verdict, one nested bullet per finding
+    assert lines[2].startswith("- Reproduces") and lines[2].endswith(":")
+    assert lines[3].startswith("  - `paper_test` bbbp `none` (molpt ")
+    assert ("- Still running or incomplete:\n  - `later` not started\n  - `paper_test`: 17 of 40"
+            in reading)  # fmt: skip
     bace = 76.0 + 0.5 * OFFSETS[:7].mean()
     assert (f"bace `none` (molpt {bace:.1f}, Hu et al. 2020 70.1, Δ {bace - 70.1:+.1f}): 7/10 "
             "seeds so far") in reading
@@ -267,6 +271,22 @@ def test_readme_section_from_results_files(tmp_path):
     with pytest.raises(ValueError, match="results:start"):
         update_readme(readme, results, studies)
 
+
+
+def test_readme_reading_nests_what_is_known_to_differ(tmp_path):
+    """A finished set whose published value lies outside molpt's CI is listed under 'Does not
+    reproduce yet' with the study file's explanation nested under it."""
+    root = tmp_path / "results" / "paper_test"
+    store = _partial_study(root)
+    for s in range(7, 10):  # bace complete: ~76 vs Hu et al.'s 70.1
+        store.append(_row("bace", s, "none", 0.760 + 0.005 * OFFSETS[s]))
+    write_report(root)
+    sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
+    reading = sec[sec.index("**Reading**"):]
+    assert ("- Does not reproduce yet (published value outside the CI):\n"
+            "  - `paper_test` bace `none` (molpt 76.0, Hu et al. 2020 70.1, Δ +5.9)\n"
+            "    - known to differ: BACE: crafted difference for the test") in reading
+    assert "  - `paper_test` bbbp `none` (molpt 66.0, Hu et al. 2020 65.8, Δ +0.2)" in reading
 
 def test_repository_readme_results_section_is_current():
     """README's Results section is derived: after adding or rerunning a study, run
@@ -293,8 +313,8 @@ def test_readme_gains_against_the_twin(tmp_path):
     # the plain-words reading says what pretraining did, by verdict, with the same numbers
     assert ("- What pretraining did (gain over the random-init twin at the best valid epoch"
             in sec)  # fmt: skip
-    assert ("gains with all planned seeds): Significant gain: `g` bbbp `attrmask` vs `none` "
-            "+2.0 [+2.0, +2.0], Holm p 0.0312; last epoch +2.0.") in sec
+    assert ("gains with all planned seeds):\n  - Significant gain:\n    - `g` bbbp `attrmask` "
+            "vs `none` +2.0 [+2.0, +2.0], Holm p 0.0312; last epoch +2.0\n") in sec
     # a gain with seeds still to run stays in the tables (marked partial), not in the reading
     (root / "study.toml").write_text('name = "g"\n\n[grid]\ndatasets = ["bbbp"]\n'
                                      'seeds = "0-9"\n')  # fmt: skip
