@@ -141,15 +141,19 @@ def test_readme_reads_a_bf16_twin_as_a_precision_check(both, tmp_path):
         diff = f"{r.diff:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
         assert (f"| {r.dataset} | `none` | 3 | {r.fp32:.1f} | {r.bf16:.1f} | "
                 f"[{diff}](results/bf16/results.csv \"{cmd}\") |") in sec
-    bullet = next(line for line in sec.splitlines() if line.startswith("- bf16 autocast"))
+    lines = sec.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("- bf16 autocast"))
+    bullet = lines[head + 1]  # the headline's one nested finding
+    assert bullet.startswith("  - ") and not lines[head + 2].startswith("  - ")
     assert "`bf16` (bf16) vs `fp32` (fp32), 6 run pairs (partial: 6 of 8 planned runs" in bullet
     bbbp = table.set_index("dataset").loc["bbbp"]
     assert f"bbbp {bbbp['diff']:+.2f} [{bbbp['ci_low']:+.2f}, {bbbp['ci_high']:+.2f}]" in bullet
     moved = int(table[~table["dataset"].str.startswith("avg")]["moved_less"].sum())
     assert f"less than 0.5 points on {moved} of 2 sets" in bullet
     # the twin is not a result of record: no reading line but its bullet and its progress
-    others = [line for line in sec.split("**Reading**")[1].splitlines()
-              if line.startswith("- ") and not line.startswith("- bf16 autocast")]
+    reading = lines[lines.index("**Reading** (generated from the files above):"):]
+    others = [line for line in reading if line.lstrip().startswith("- ")
+              and line not in (lines[head], bullet)]  # fmt: skip
     assert all("`bf16`" not in line or "`bf16`: 6 of 8 planned jobs finished" in line
                for line in others), others
     assert any("`bf16`: 6 of 8 planned jobs finished" in line for line in others)
