@@ -75,6 +75,7 @@ def _row(job: Job, r: dict[str, Any], seconds: float, group_size: int) -> dict[s
         n_test=r["n_test"],
         seconds=round(seconds, 3),
         device=r["device"],
+        device_name=r.get("device_name"),
         molpt_version=molpt.__version__,
         git_commit=_commit(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),

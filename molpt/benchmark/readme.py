@@ -74,8 +74,10 @@ def load_folder(root: Path) -> FolderResults | None:
 
         frame = ResultsStore(root).read().frame
         if "device" in frame and not frame.empty:
-            devices = [(str(k), int(v)) for k, v in
-                       frame["device"].astype(str).value_counts(sort=False).items()]  # fmt: skip
+            from molpt.benchmark.report import device_labels
+
+            counts = pd.Series(device_labels(frame)).value_counts(sort=False)
+            devices = [(str(k), int(v)) for k, v in counts.items()]
     n_seeds = pd.to_numeric(summary.get("n_seeds"), errors="coerce")
     n_planned = pd.to_numeric(summary.get("n_planned", n_seeds), errors="coerce")
     f = FolderResults(root.name, root, study_of_results(root), summary, paper, devices,

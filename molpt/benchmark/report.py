@@ -252,14 +252,28 @@ def progress_frame(frame: pd.DataFrame, plan: dict[tuple, set[int]]) -> pd.DataF
                                               "missing_seeds"])  # fmt: skip
 
 
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or str(v).strip() == ""
+
+
+def device_labels(frame: pd.DataFrame) -> list[str]:
+    """Each row's device (``cpu``, ``cuda:0``) with the hardware's name where the row records
+    it (``cuda:0 (NVIDIA H200)``); rows from before the ``device_name`` column keep the bare
+    device."""
+    devs = frame["device"] if "device" in frame else ["unknown"] * len(frame)
+    names = frame["device_name"] if "device_name" in frame else [None] * len(frame)
+    return [("unknown" if _blank(d) else str(d)) + ("" if _blank(n) else f" ({n})")
+            for d, n in zip(devs, names, strict=True)]  # fmt: skip
+
+
 def device_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Which device produced which rows: count, commits, molpt versions, compute."""
     out = []
     f = frame.copy()
-    for c in ("device", "git_commit", "molpt_version", "timestamp", "precision"):
+    f["device"] = device_labels(frame)
+    for c in ("git_commit", "molpt_version", "timestamp", "precision"):
         missing = "fp32" if c == "precision" else "unknown"
-        f[c] = [missing if (v is None or (isinstance(v, float) and v != v)) else str(v)
-                for v in f[c]] if c in f else missing  # fmt: skip
+        f[c] = [missing if _blank(v) else str(v) for v in f[c]] if c in f else missing
     for dev, g in f.groupby("device", sort=False):
         out.append(dict(
             device=dev, rows=len(g),

@@ -45,6 +45,7 @@ METRIC_COLUMNS = [
 ]  # fmt: skip
 RUN_COLUMNS = [
     "seconds", "device", "molpt_version", "git_commit", "timestamp", "precision", "group_size",
+    "device_name",
 ]  # fmt: skip
 COLUMNS = CONFIG_COLUMNS + METRIC_COLUMNS + RUN_COLUMNS + ["job_id"]
 

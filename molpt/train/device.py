@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import os
+import platform
 
 import torch
 
@@ -20,6 +22,39 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
     return torch.device(device)
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """This host's CPU model and how many CPUs the process sees, e.g. ``AMD EPYC, 2 CPUs``."""
+    name = ""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.split(":", 1)[0].strip() == "model name":
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    name = " ".join(name.split()) or platform.processor() or platform.machine() or "unknown CPU"
+    return f"{name}, {os.cpu_count() or '?'} CPUs"
+
+
+@functools.cache
+def _device_name(kind: str, index: int | None) -> str:
+    if kind == "cuda":
+        try:
+            return torch.cuda.get_device_name(index)
+        except (AssertionError, RuntimeError):  # no CUDA build or no such GPU
+            return "unknown GPU"
+    return cpu_model()
+
+
+def device_name(device: str | torch.device) -> str:
+    """The hardware behind ``device``, for provenance: the GPU's name (``NVIDIA H200``) or
+    the CPU's model.  Results and model cards carry it beside the bare ``cpu`` / ``cuda``,
+    since fp32 numbers are reproducible per machine, not across machines."""
+    dev = torch.device(device)
+    return _device_name(dev.type, dev.index if dev.type == "cuda" else None)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -48,7 +48,7 @@ from molpt.nn.encoder import Encoder
 from molpt.nn.model import GraphModel
 from molpt.nn.stacked import StackedModel
 from molpt.train.checkpoint import check_featurizer, load_checkpoint
-from molpt.train.device import resolve_device
+from molpt.train.device import device_name, resolve_device
 from molpt.train.group import (
     GroupTargets,
     RunData,
@@ -479,6 +479,7 @@ class _Run:
             "encoder_config": dict(encoder_config),
             "num_parameters": num_parameters,
             "device": str(device),
+            "device_name": device_name(device),
             "host_allocator": loaded_allocator(),
             "seconds": round(seconds, 3),
             "molpt_version": molpt.__version__,

@@ -42,7 +42,7 @@ from molpt.train.checkpoint import (
     load_encoder,
     save_checkpoint,
 )
-from molpt.train.device import autocast, resolve_device
+from molpt.train.device import autocast, device_name, resolve_device
 from molpt.utils import atomic_write_json, check_output_dir, file_sha256, seed_everything
 
 log = logging.getLogger(__name__)
@@ -536,7 +536,7 @@ def _pretrain(
         # provenance is append-only: the first session's data record stays as it was
         data.provenance = dict(resume_ckpt.get("data", data.provenance))
         sessions = list(resume_ckpt.get("sessions", []))
-    sessions.append(_session(cfg, resume_ckpt))
+    sessions.append(_session(cfg, resume_ckpt, device))
     seed_everything(cfg.seed)
     encoder, objective = _build(cfg, data)
     objective.to(device)
@@ -679,7 +679,9 @@ def _out_of_time(max_minutes: float | None, t0: float, last_epoch_s: float, di,
     return stop
 
 
-def _session(cfg: PretrainConfig, resumed: dict[str, Any] | None) -> dict[str, Any]:
+def _session(
+    cfg: PretrainConfig, resumed: dict[str, Any] | None, device: torch.device
+) -> dict[str, Any]:
     """One entry of the checkpoint's append-only list of training sessions."""
     import datetime as dt
 
@@ -690,7 +692,8 @@ def _session(cfg: PretrainConfig, resumed: dict[str, Any] | None) -> dict[str, A
         "from_epoch": int(resumed["epoch"]) if resumed is not None else 0,
         "epochs": cfg.epochs,
         "data": str(cfg.data),
-        "device": cfg.device,
+        "device": str(device),
+        "device_name": device_name(device),
         "molpt_version": molpt.__version__,
     }
 

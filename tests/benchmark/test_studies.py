@@ -20,6 +20,7 @@ from molpt.benchmark.studies import (
     parse_study,
 )
 from molpt.cli import app
+from molpt.train.device import cpu_model
 
 SLICE1 = ["bbbp", "bace", "clintox", "sider"]
 HU8 = ["bbbp", "tox21", "toxcast", "sider", "clintox", "muv", "hiv", "bace"]
@@ -190,7 +191,9 @@ def test_tiny_study_end_to_end_through_the_cli(data_dir, tmp_cache, tmp_path):
     assert "**avg over this 1 set** (bbbp)" in md
     assert "published avg over this 1 set; the paper's 8-set avg is 67.0" in md
     assert "| `none` | 2/2 | 0/2 (running or to do) |" in md  # progress: sider not started
-    assert "## Where the rows came from" in md and "| cpu | 2 |" in md
+    # each row names the hardware, not only "cpu": fp32 numbers reproduce per machine
+    assert set(rows["device_name"]) == {cpu_model()}
+    assert "## Where the rows came from" in md and f"| cpu ({cpu_model()}) | 2 |" in md
     assert "instead of the study's" not in md  # the rows follow the study's settings
     # the second sitting finishes the study; nothing is rerun
     r = CliRunner().invoke(app, base)

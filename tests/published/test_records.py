@@ -13,6 +13,7 @@ from molpt.cli import app
 from molpt.published.records import RecordError, refresh_cards
 from molpt.published.resolve import resolve_checkpoint
 from molpt.train.checkpoint import load_checkpoint
+from molpt.train.device import cpu_model
 from molpt.utils import file_sha256
 
 TINY = ["--num-layers", "2", "--hidden-dim", "16", "--device", "cpu"]
@@ -51,10 +52,11 @@ def test_record_holds_the_card_and_a_lean_checkpoint(recorded):
     assert len(card["corpus"]["sha256"]) == 64 and card["corpus"]["num_graphs"] == 300
     assert [c["epoch"] for c in card["loss_curve"]] == [1, 2]
     assert [c["loss"] for c in card["loss_curve"]] == [h["loss"] for h in src["history"]]
-    assert card["wall_time_s"] > 0 and card["devices"] == ["cpu"]
+    assert card["wall_time_s"] > 0 and card["devices"] == [f"cpu ({cpu_model()})"]
     assert card["train"]["batch_size"] == 64 and card["used_by"] == []
     md = (folder / "MODEL_CARD.md").read_text()
     assert f"`molpt/{NAME}`" in md and card["sha256"] in md and "No study has" in md
+    assert f"on cpu ({cpu_model()}), molpt " in md  # the session names the hardware
     # a second record under the same name needs --force; a fine-tuning output is refused
     r = runner.invoke(app, ["record-checkpoint", str(run), "--name", NAME])
     assert r.exit_code == 2 and "already recorded" in r.output and "--force" in r.output

@@ -263,6 +263,7 @@ def test_cuda_group_is_close_to_the_exact_cpu_group(data_dir, tmp_cache, tmp_pat
     cpu = finetune_group(cfgs["cpu"], progress=False)
     gpu = finetune_group(cfgs["cuda"], progress=False)
     assert {r["matmul"] for r in gpu} == {"batched"} and {r["matmul"] for r in cpu} == {"per-run"}
+    assert {r["device_name"] for r in gpu} == {torch.cuda.get_device_name(0)}
     for a, b in zip(cpu, gpu, strict=True):  # per-epoch metrics (best epochs may differ)
         for (va, ta), (vb, tb) in zip(_metrics(a), _metrics(b), strict=True):
             assert abs(va - vb) <= 0.05 and abs(ta - tb) <= 0.05, (_metrics(a), _metrics(b))
