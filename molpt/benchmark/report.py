@@ -258,11 +258,11 @@ def _blank(v: Any) -> bool:
 
 def device_labels(frame: pd.DataFrame) -> list[str]:
     """Each row's device (``cpu``, ``cuda:0``) with the hardware's name where the row records
-    it (``cuda:0 (NVIDIA H200)``); rows from before the ``device_name`` column keep the bare
+    it (``cuda:0 on NVIDIA H200``); rows from before the ``device_name`` column keep the bare
     device."""
     devs = frame["device"] if "device" in frame else ["unknown"] * len(frame)
     names = frame["device_name"] if "device_name" in frame else [None] * len(frame)
-    return [("unknown" if _blank(d) else str(d)) + ("" if _blank(n) else f" ({n})")
+    return [("unknown" if _blank(d) else str(d)) + ("" if _blank(n) else f" on {n}")
             for d, n in zip(devs, names, strict=True)]  # fmt: skip
 
 

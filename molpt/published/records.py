@@ -117,7 +117,7 @@ def _card(name: str, ckpt: dict[str, Any], sha256: str, size: int) -> dict[str, 
     metric = ckpt["objective"].get("metric")
     tc = ckpt.get("train_config", {})
     sessions = ckpt.get("sessions", [])
-    devices = sorted({str(s["device"]) + (f" ({s['device_name']})" if s.get("device_name") else "")
+    devices = sorted({str(s["device"]) + (f" on {s['device_name']}" if s.get("device_name") else "")
                       for s in sessions if s.get("device")})  # fmt: skip
     return {
         "name": name,
@@ -271,8 +271,8 @@ def render_card(card: dict[str, Any], plot: bool) -> str:
         lines += ["", "## Sessions", ""]
         for s in sessions:
             lines.append(f"- {s.get('started')}: from epoch {s.get('from_epoch')} to "
-                         f"{s.get('epochs')} on {s.get('device')}"
-                         + (f" ({s['device_name']})" if s.get("device_name") else "")
+                         f"{s.get('epochs')}, device {s.get('device')}"
+                         + (f" on {s['device_name']}" if s.get("device_name") else "")
                          + f", molpt {s.get('molpt_version')}")  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -25,7 +25,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """This host's CPU model and how many CPUs the process sees, e.g. ``AMD EPYC, 2 CPUs``."""
+    """This host's CPU model and how many CPUs the process sees, e.g. ``AMD EPYC (2 CPUs)``.
+
+    Never holds a comma: it is a cell of ``results.csv``, which scripts split on commas."""
     name = ""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
@@ -35,15 +37,19 @@ def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
                     break
     except OSError:
         pass
-    name = " ".join(name.split()) or platform.processor() or platform.machine() or "unknown CPU"
-    return f"{name}, {os.cpu_count() or '?'} CPUs"
+    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    return _plain(f"{name} ({os.cpu_count() or '?'} CPUs)")
+
+
+def _plain(name: str) -> str:
+    return " ".join(name.replace(",", " ").split())
 
 
 @functools.cache
 def _device_name(kind: str, index: int | None) -> str:
     if kind == "cuda":
         try:
-            return torch.cuda.get_device_name(index)
+            return _plain(torch.cuda.get_device_name(index))
         except (AssertionError, RuntimeError):  # no CUDA build or no such GPU
             return "unknown GPU"
     return cpu_model()

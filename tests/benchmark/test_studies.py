@@ -193,7 +193,7 @@ def test_tiny_study_end_to_end_through_the_cli(data_dir, tmp_cache, tmp_path):
     assert "| `none` | 2/2 | 0/2 (running or to do) |" in md  # progress: sider not started
     # each row names the hardware, not only "cpu": fp32 numbers reproduce per machine
     assert set(rows["device_name"]) == {cpu_model()}
-    assert "## Where the rows came from" in md and f"| cpu ({cpu_model()}) | 2 |" in md
+    assert "## Where the rows came from" in md and f"| cpu on {cpu_model()} | 2 |" in md
     assert "instead of the study's" not in md  # the rows follow the study's settings
     # the second sitting finishes the study; nothing is rerun
     r = CliRunner().invoke(app, base)

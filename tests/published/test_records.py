@@ -52,11 +52,11 @@ def test_record_holds_the_card_and_a_lean_checkpoint(recorded):
     assert len(card["corpus"]["sha256"]) == 64 and card["corpus"]["num_graphs"] == 300
     assert [c["epoch"] for c in card["loss_curve"]] == [1, 2]
     assert [c["loss"] for c in card["loss_curve"]] == [h["loss"] for h in src["history"]]
-    assert card["wall_time_s"] > 0 and card["devices"] == [f"cpu ({cpu_model()})"]
+    assert card["wall_time_s"] > 0 and card["devices"] == [f"cpu on {cpu_model()}"]
     assert card["train"]["batch_size"] == 64 and card["used_by"] == []
     md = (folder / "MODEL_CARD.md").read_text()
     assert f"`molpt/{NAME}`" in md and card["sha256"] in md and "No study has" in md
-    assert f"on cpu ({cpu_model()}), molpt " in md  # the session names the hardware
+    assert f"device cpu on {cpu_model()}, molpt " in md  # the session names the hardware
     # a second record under the same name needs --force; a fine-tuning output is refused
     r = runner.invoke(app, ["record-checkpoint", str(run), "--name", NAME])
     assert r.exit_code == 2 and "already recorded" in r.output and "--force" in r.output

@@ -10,7 +10,7 @@ from molpt.train.device import cpu_model, device_name
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
-model name\t: AMD EPYC   9B14 96-Core Processor
+model name\t: AMD EPYC   9B14, 96-Core Processor
 flags\t\t: fpu vme
 
 processor\t: 1
@@ -21,11 +21,15 @@ model name\t: AMD EPYC   9B14 96-Core Processor
 def test_cpu_model_reads_the_first_model_name(tmp_path):
     p = tmp_path / "cpuinfo"
     p.write_text(CPUINFO)
-    assert cpu_model(str(p)) == f"AMD EPYC 9B14 96-Core Processor, {os.cpu_count()} CPUs"
+    # spaces squeezed, and no comma: the name is a cell of results.csv
+    assert cpu_model(str(p)) == f"AMD EPYC 9B14 96-Core Processor ({os.cpu_count()} CPUs)"
     # no /proc/cpuinfo (macOS) or no model name (some ARM kernels): still a name, never an error
-    assert cpu_model(str(tmp_path / "missing")).endswith(f", {os.cpu_count()} CPUs")
-    (tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")
-    assert cpu_model(str(tmp_path / "arm")).split(",")[0].strip()
+    for other in ("missing", "arm"):
+        if other == "arm":
+            (tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")
+        got = cpu_model(str(tmp_path / other))
+        assert got.endswith(f" ({os.cpu_count()} CPUs)") and len(got) > len(" (2 CPUs)")
+        assert "," not in got
 
 
 def test_device_name_is_this_cpu_or_the_gpu():
@@ -42,12 +46,13 @@ def test_rows_from_before_the_column_keep_the_bare_device():
     header) and whose later rows carry it: the report counts them apart."""
     frame = pd.DataFrame({
         "device": ["cpu", "cpu", "cpu", "cuda:0"],
-        "device_name": [float("nan"), "", "AMD EPYC, 2 CPUs", "NVIDIA H200"],
+        "device_name": [float("nan"), "", "AMD EPYC (2 CPUs)", "NVIDIA H200"],
         "git_commit": ["a" * 40] * 4, "molpt_version": ["0.1.0"] * 4,
         "timestamp": ["2026-11-30T00:00:00+00:00"] * 4, "precision": ["fp32"] * 3 + ["bf16"],
         "seconds": [1.0] * 4, "method": ["none"] * 4,
     })  # fmt: skip
-    assert device_labels(frame) == ["cpu", "cpu", "cpu (AMD EPYC, 2 CPUs)", "cuda:0 (NVIDIA H200)"]
+    named = ["cpu on AMD EPYC (2 CPUs)", "cuda:0 on NVIDIA H200"]
+    assert device_labels(frame) == ["cpu", "cpu", *named]
     assert device_labels(frame.drop(columns="device_name")) == ["cpu"] * 3 + ["cuda:0"]
     got = {d["device"]: d["rows"] for d in device_rows(frame)}
-    assert got == {"cpu": 2, "cpu (AMD EPYC, 2 CPUs)": 1, "cuda:0 (NVIDIA H200)": 1}
+    assert got == {"cpu": 2, "cpu on AMD EPYC (2 CPUs)": 1, "cuda:0 on NVIDIA H200": 1}
