@@ -26,6 +26,7 @@ from rdkit import RDLogger, rdBase
 from molpt.data import DATASETS, local_path, read_table
 from molpt.featurize import featurize_many
 from molpt.featurize.cache import cached_featurize
+from molpt.train.device import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = (
@@ -54,16 +55,6 @@ def timed(fn, *args) -> float:
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(table)
 
     machine = (
-        f"{platform.platform()}; {cpu_model()}; os.cpu_count()={os.cpu_count()}; "
+        f"{platform.platform()}; {cpu_name()}; os.cpu_count()={os.cpu_count()}; "
         f"python {platform.python_version()}; torch {torch.__version__}; "
         f"rdkit {rdBase.rdkitVersion}; load average at start {load[0]:.2f}"
     )

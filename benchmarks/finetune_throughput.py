@@ -31,11 +31,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +42,7 @@ from molpt.data import load_dataset
 from molpt.data.splits import split
 from molpt.nn.encoder import Encoder
 from molpt.nn.model import GraphModel
-from molpt.train.device import cpu_has_native_bf16, resolve_device
+from molpt.train.device import cpu_has_native_bf16, cpu_name, resolve_device
 from molpt.train.finetune import FinetuneConfig, finetune_group
 
 #: training-part sizes of the hu2020 sets under the scaffold split (80 %), for projections
@@ -92,16 +90,8 @@ def molpt_epochs(ds, k: int, epochs: int, device: str, bf16: bool, limit: int | 
 
 
 def machine_info(device: torch.device) -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -47,7 +47,7 @@ from torch_geometric.utils import add_self_loops
 from molpt.featurize.graphs import GraphSet
 from molpt.nn import Encoder
 from molpt.objectives import OBJECTIVES
-from molpt.train.device import autocast, cpu_has_native_bf16
+from molpt.train.device import autocast, cpu_has_native_bf16, cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = (
@@ -243,17 +243,9 @@ def load_graphs(args) -> GraphSet:
 
 
 def machine(device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     parts = [
         f"platform {platform.platform()}",
-        f"CPU {cpu}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}",
+        f"CPU {cpu_name()}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}",
         f"torch {torch.__version__}",
     ]
     if device.type == "cuda":

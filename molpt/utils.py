@@ -168,6 +168,11 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def is_blank(v: object) -> bool:
+    """A cell with nothing in it: None, NaN (pandas' empty CSV cell) or only whitespace."""
+    return v is None or (isinstance(v, float) and v != v) or str(v).strip() == ""
+
+
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -30,8 +30,9 @@ from molpt.benchmark.grid import NONE_METHOD
 from molpt.benchmark.published import HU_DATASETS, references_for
 from molpt.benchmark.stats import holm, min_wilcoxon_p, paired_test, t_interval, verdict
 from molpt.benchmark.store import ResultsStore
+from molpt.train.device import device_label
 from molpt.train.metrics import HIGHER_IS_BETTER
-from molpt.utils import atomic_write_text
+from molpt.utils import atomic_write_text, is_blank
 
 BASE_KEYS = ["dataset", "split", "featurizer", "strategy"]
 MAYBE_KEYS = ["epochs", "batch_size", "lr", "dropout", "limit"]
@@ -252,18 +253,13 @@ def progress_frame(frame: pd.DataFrame, plan: dict[tuple, set[int]]) -> pd.DataF
                                               "missing_seeds"])  # fmt: skip
 
 
-def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or str(v).strip() == ""
-
-
 def device_labels(frame: pd.DataFrame) -> list[str]:
     """Each row's device (``cpu``, ``cuda:0``) with the hardware's name where the row records
     it (``cuda:0 on NVIDIA H200``); rows from before the ``device_name`` column keep the bare
     device."""
-    devs = frame["device"] if "device" in frame else ["unknown"] * len(frame)
+    devs = frame["device"] if "device" in frame else [None] * len(frame)
     names = frame["device_name"] if "device_name" in frame else [None] * len(frame)
-    return [("unknown" if _blank(d) else str(d)) + ("" if _blank(n) else f" on {n}")
-            for d, n in zip(devs, names, strict=True)]  # fmt: skip
+    return [device_label(d, n) for d, n in zip(devs, names, strict=True)]
 
 
 def device_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -273,7 +269,7 @@ def device_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     f["device"] = device_labels(frame)
     for c in ("git_commit", "molpt_version", "timestamp", "precision"):
         missing = "fp32" if c == "precision" else "unknown"
-        f[c] = [missing if _blank(v) else str(v) for v in f[c]] if c in f else missing
+        f[c] = [missing if is_blank(v) else str(v) for v in f[c]] if c in f else missing
     for dev, g in f.groupby("device", sort=False):
         out.append(dict(
             device=dev, rows=len(g),

@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from molpt.train.device import device_label
 from molpt.utils import atomic_write_json, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def _card(name: str, ckpt: dict[str, Any], sha256: str, size: int) -> dict[str, 
     metric = ckpt["objective"].get("metric")
     tc = ckpt.get("train_config", {})
     sessions = ckpt.get("sessions", [])
-    devices = sorted({str(s["device"]) + (f" on {s['device_name']}" if s.get("device_name") else "")
+    devices = sorted({device_label(s["device"], s.get("device_name"))
                       for s in sessions if s.get("device")})  # fmt: skip
     return {
         "name": name,
@@ -271,9 +272,9 @@ def render_card(card: dict[str, Any], plot: bool) -> str:
         lines += ["", "## Sessions", ""]
         for s in sessions:
             lines.append(f"- {s.get('started')}: from epoch {s.get('from_epoch')} to "
-                         f"{s.get('epochs')}, device {s.get('device')}"
-                         + (f" on {s['device_name']}" if s.get("device_name") else "")
-                         + f", molpt {s.get('molpt_version')}")  # fmt: skip
+                         f"{s.get('epochs')}, device "
+                         f"{device_label(s.get('device'), s.get('device_name'))}, "
+                         f"molpt {s.get('molpt_version')}")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

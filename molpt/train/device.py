@@ -10,6 +10,8 @@ import platform
 
 import torch
 
+from molpt.utils import is_blank
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU -> clear error."""
@@ -24,21 +26,26 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """This host's CPU model and how many CPUs the process sees, e.g. ``AMD EPYC (2 CPUs)``.
-
-    Never holds a comma: it is a cell of ``results.csv``, which scripts split on commas."""
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """This host's CPU model as the kernel names it (``/proc/cpuinfo``), else what
+    ``platform`` knows (macOS, some ARM kernels); never empty, never a comma."""
     name = ""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 if line.split(":", 1)[0].strip() == "model name":
-                    name = line.split(":", 1)[1].strip()
+                    name = line.split(":", 1)[1]
                     break
     except OSError:
         pass
-    name = name or platform.processor() or platform.machine() or "unknown CPU"
-    return _plain(f"{name} ({os.cpu_count() or '?'} CPUs)")
+    return _plain(name) or _plain(platform.processor() or platform.machine()) or "unknown CPU"
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """This host's CPU model and how many CPUs the process sees, e.g. ``AMD EPYC (2 CPUs)``.
+
+    Never holds a comma: it is a cell of ``results.csv``, which scripts split on commas."""
+    return f"{cpu_name(cpuinfo)} ({os.cpu_count() or '?'} CPUs)"
 
 
 def _plain(name: str) -> str:
@@ -61,6 +68,14 @@ def device_name(device: str | torch.device) -> str:
     since fp32 numbers are reproducible per machine, not across machines."""
     dev = torch.device(device)
     return _device_name(dev.type, dev.index if dev.type == "cuda" else None)
+
+
+def device_label(device: object, name: object = None) -> str:
+    """``cpu on AMD EPYC (2 CPUs)``: a recorded device with its hardware's name, or the bare
+    device where none was recorded (rows and sessions from before ``device_name``)."""
+    return ("unknown" if is_blank(device) else str(device)) + (
+        "" if is_blank(name) else f" on {name}"
+    )
 
 
 def cpu_has_native_bf16() -> bool:
