@@ -106,6 +106,11 @@ def pretrain_cmd(
         help="Bound this session: start no epoch that would end after M minutes (at least "
         "one runs); continue later with --resume.",
     ),  # fmt: skip
+    keep_epochs: str = typer.Option(
+        "pow2", "--keep-epochs",
+        help="Budget points kept as OUT/epochs/epoch_NNNN.pt: pow2 (1, 2, 4, 8, ...), none, "
+        "or a list like 1,5,10.",
+    ),  # fmt: skip
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Pretrain an encoder; writes OUT/checkpoint.pt and OUT/history.json every epoch."""
@@ -147,7 +152,11 @@ def pretrain_cmd(
         options=_parse_options(option),
         num_threads=num_threads,
         max_minutes=max_minutes,
+        keep_epochs=keep_epochs,
     )
+    from molpt.train.pretrain import keep_epoch
+
+    keep_epoch(keep_epochs, 1)  # a malformed list -> one-line error before any data loads
     ckpt = pretrain(cfg, progress=progress)
     import os
 

@@ -79,6 +79,10 @@ class PretrainConfig:
         bf16: bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX).
         options: objective options (e.g. ``{"mask_edges": True}``).
         num_threads: torch CPU threads (None: torch's default).
+        keep_epochs: budget points whose encoder is kept beside the running checkpoint, as
+            ``OUT/epochs/epoch_NNNN.pt`` (no optimizer state; record them with
+            ``molpt record-checkpoint``): ``pow2`` (epochs 1, 2, 4, 8, ...), ``none``, or a
+            comma-separated list of epochs.  The last epoch reached is ``checkpoint.pt``.
         max_minutes: a time bound for this session: no epoch is started that would end
             after ``max_minutes`` (judged by the last epoch's time; at least one epoch
             runs); the checkpoint of the last finished epoch stays, and ``resume=True``
@@ -114,6 +118,7 @@ class PretrainConfig:
     options: dict[str, Any] = field(default_factory=dict)
     num_threads: int | None = None
     max_minutes: float | None = None
+    keep_epochs: str = "pow2"
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -155,8 +160,17 @@ def _inchikey_chunk(smiles: list[str]) -> list[str | None]:
     return [inchikey_block(s) for s in smiles]
 
 
-def inchikey_blocks(smiles: list[str], workers: int = 1) -> list[str | None]:
-    """``inchikey_block`` of every SMILES, in ``workers`` processes."""
+def inchikey_blocks(
+    smiles: list[str], workers: int = 1, cache: bool = False
+) -> list[str | None]:
+    """``inchikey_block`` of every SMILES, in ``workers`` processes.
+
+    ``cache=True`` keeps the answer in the cache folder under the SMILES' content hash, so a
+    corpus of millions (MOSES: ~15 min of InChI on one core) is keyed once, not at every
+    resumed pretraining sitting.
+    """
+    if cache:
+        return _cached_inchikey_blocks(smiles, workers)
     if workers <= 1 or len(smiles) < 4096:
         return _inchikey_chunk(smiles)
     import multiprocessing as mp
@@ -164,6 +178,23 @@ def inchikey_blocks(smiles: list[str], workers: int = 1) -> list[str | None]:
     chunks = [smiles[i : i + 4096] for i in range(0, len(smiles), 4096)]
     with mp.get_context("fork").Pool(workers) as pool:
         return [k for part in pool.map(_inchikey_chunk, chunks) for k in part]
+
+
+def _cached_inchikey_blocks(smiles: list[str], workers: int) -> list[str | None]:
+    from molpt.featurize.cache import smiles_sha256
+    from molpt.utils import atomic_write_text, cache_dir
+
+    path = cache_dir() / f"inchikey14-{smiles_sha256(smiles)[:24]}.txt"
+    if path.is_file():
+        lines = path.read_text(encoding="ascii").split("\n")
+        if len(lines) == len(smiles):
+            return [k or None for k in lines]
+        log.warning("%s: %d keys for %d molecules; computing them again", path, len(lines),
+                    len(smiles))  # fmt: skip
+    keys = inchikey_blocks(smiles, workers)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(k or "" for k in keys))
+    return keys
 
 
 def downstream_holdout_keys(
@@ -262,7 +293,7 @@ def prepare_data(
             list(cfg.exclude_downstream), cfg.exclude_split, cfg.data_dir, cfg.split_seed,
             cfg.workers,
         )  # fmt: skip
-        keys = inchikey_blocks(graphs.smiles, cfg.workers)
+        keys = inchikey_blocks(graphs.smiles, cfg.workers, cache=len(graphs) >= 100_000)
         no_key = [i for i, k in enumerate(keys) if k is None]
         if no_key:  # InChI refuses some molecules (e.g. over 1,024 atoms): say so
             log.warning(
@@ -664,6 +695,30 @@ def _pretrain(
     return ckpt_path
 
 
+KEPT_DIR = "epochs"
+
+
+def keep_epoch(spec: str, epoch: int) -> bool:
+    """Is ``epoch`` a budget point under ``spec`` (``pow2``, ``none`` or ``1,3,10``)?"""
+    spec = (spec or "none").strip().lower()
+    if spec == "none":
+        return False
+    if spec == "pow2":
+        return epoch >= 1 and epoch & (epoch - 1) == 0
+    try:
+        wanted = {int(x) for x in spec.split(",") if x.strip()}
+    except ValueError:
+        raise ValueError(
+            f"--keep-epochs: expected pow2, none or a list like 1,2,5; got {spec!r}"
+        ) from None
+    return epoch in wanted
+
+
+def kept_path(out: Path, epoch: int) -> Path:
+    """Where the encoder of budget point ``epoch`` is kept."""
+    return Path(out) / KEPT_DIR / f"epoch_{epoch:04d}.pt"
+
+
 def _out_of_time(max_minutes: float | None, t0: float, last_epoch_s: float, di,
                  device: torch.device) -> bool:  # fmt: skip
     """Would the next epoch end after ``max_minutes`` of this session?  (All ranks agree.)"""
@@ -729,6 +784,11 @@ def _write(
     }
     save_checkpoint(ckpt_path, payload)
     atomic_write_json(hist_path, history)
+    if keep_epoch(cfg.keep_epochs, epoch) and epoch == len(history) and history:
+        kept = {k: v for k, v in payload.items() if k != "optimizer_state"}
+        kept["kept_epoch"] = epoch
+        kept_path(ckpt_path.parent, epoch).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(kept_path(ckpt_path.parent, epoch), kept)
 
 
 __all__ = [
