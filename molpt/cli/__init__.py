@@ -14,8 +14,7 @@ def __getattr__(name: str) -> Any:
     if name in ("app", "main"):
         from molpt.cli import commands
 
-        # importing the commands bound the submodule molpt.cli.app to the name ``app``:
-        # the Typer object takes its place, as in ``from molpt.cli.typer_app import app``
+        # bound here once: later lookups no longer reach this function
         globals().update(app=commands.app, main=commands.main)
         return globals()[name]
     raise AttributeError(f"module 'molpt.cli' has no attribute {name!r}")
