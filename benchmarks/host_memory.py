@@ -10,7 +10,7 @@ of seeds 0..K-1) once per contender, each in a fresh subprocess so the heaps sta
 - ``glibc``: the C library's malloc (``MOLPT_ALLOCATOR=system``; freed blocks stay in its heap),
 - ``trim``: glibc plus ``MOLPT_HEAP_TRIM_EVERY=N`` (``release_host_memory`` every N training
   steps; --every, default 8),
-- ``jemalloc`` / ``tcmalloc``: what the ``molpt`` launcher preloads (``molpt.hostalloc``, the
+- ``jemalloc`` / ``tcmalloc``: what the ``molpt`` launcher preloads (``molpt.cli.launcher``, the
   same environment; jemalloc with page decay off),
 - ``jemalloc-decay``: jemalloc with its default 10 s page decay, for comparison.
 
@@ -76,7 +76,7 @@ def child(a: argparse.Namespace) -> None:
     cpu0 = os.times()
     ft.finetune_group(cfgs, dataset=ds, progress=False)
     cpu1 = os.times()
-    from molpt.hostalloc import loaded_allocator
+    from molpt.allocator import loaded_allocator
 
     print(json.dumps({"epochs": epochs, "allocator": loaded_allocator(),
                       "user": cpu1.user - cpu0.user,
@@ -93,7 +93,7 @@ def allocator_of(name: str) -> str:
 
 def contender_env(name: str, every: int, threads: int) -> dict[str, str]:
     """The environment a contender's process runs with (the launcher's, for an allocator)."""
-    from molpt.hostalloc import LAUNCHED_ENV, AllocatorError, plan
+    from molpt.cli.launcher import LAUNCHED_ENV, AllocatorError, plan
 
     drop = ("LD_PRELOAD", "MALLOC_CONF", LAUNCHED_ENV, "MOLPT_HEAP_TRIM_EVERY")
     env = {k: v for k, v in os.environ.items() if k not in drop}

@@ -1,6 +1,6 @@
 """molpt: molecular GNN pretraining and benchmarking."""
 
-__version__ = "0.1.0"
+from molpt._version import __version__
 
 
 def load(path, device: str = "auto", pooling: str = "mean", checkpoint_dir=None):

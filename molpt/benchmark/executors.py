@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import molpt
+from molpt._version import __version__
 from molpt.benchmark.grid import Job, finetune_config
 from molpt.benchmark.groups import Group
 
@@ -76,7 +76,7 @@ def _row(job: Job, r: dict[str, Any], seconds: float, group_size: int) -> dict[s
         seconds=round(seconds, 3),
         device=r["device"],
         device_name=r.get("device_name"),
-        molpt_version=molpt.__version__,
+        molpt_version=__version__,
         git_commit=_commit(),
         timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         precision="bf16" if job.config.get("bf16") else "fp32",

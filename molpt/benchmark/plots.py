@@ -1,4 +1,4 @@
-"""Report figures (matplotlib, Agg backend, PNG)."""
+"""Report figures (matplotlib, Agg backend, PNG; the set-up is :mod:`molpt.plotting`)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_loss_curve(epochs: list[int], losses: list[float], ylabel: str, title: str,
-                    path: str | Path) -> Path:  # fmt: skip
-    """A pretraining loss curve (one point per epoch), written atomically."""
-    from molpt.utils import atomic_output
-
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(epochs, losses, marker="o", ms=3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(path)
+from molpt.plotting import pyplot
 
 
 def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
@@ -44,7 +19,7 @@ def plot_gains(gains: pd.DataFrame, path: str | Path) -> Path | None:
     """
     if gains.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     settings = list(dict.fromkeys(gains["setting"]))
     rows = [len(gains[gains["setting"] == s]) for s in settings]
     height = max(2.5, sum(0.35 * r + 0.9 for r in rows))
@@ -78,7 +53,7 @@ def plot_splits(summary: pd.DataFrame, path: str | Path) -> Path | None:
     """Mean ± std of test_at_best_valid: one panel per dataset, bars per method x split."""
     if summary.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     datasets = list(dict.fromkeys(summary["dataset"]))
     splits = list(dict.fromkeys(summary["split"]))
     methods = list(dict.fromkeys(summary["method"]))
@@ -123,7 +98,7 @@ def plot_published(paper: pd.DataFrame, path: str | Path) -> Path | None:
     """
     if paper.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     groups = list(paper.groupby(["method", "reference"], sort=False))
     n_rows = [len(g) for _, g in groups]
     height = max(2.5, sum(0.32 * r + 1.0 for r in n_rows))

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from molpt.benchmark.report import PERCENT_METRICS
+from molpt.benchmark.report.format import PERCENT_METRICS
 from molpt.benchmark.stats import paired_test
+from molpt.data.catalogue import in_paper_order, paper_order_key
 
 #: what makes two runs twins: everything a job's config sets, except the precision
 PAIR_KEYS = ["dataset", "split", "split_seed", "featurizer", "strategy", "method", "seed",
@@ -71,10 +72,11 @@ def compare(pairs: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """One row per (dataset, method), then per method the average over the datasets both
     sides cover (the difference of per-seed averages, over the seeds present on every one
     of those sets, so its CI keeps the seed pairing); with the two verdicts."""
+    pairs = pairs.sort_values("dataset", key=lambda s: s.map(paper_order_key), kind="stable")
     rows = [_stats(ds, m, g["metric"].iloc[0], g["fp32"], g["bf16"])
             for (ds, m), g in pairs.groupby(["dataset", "method"], sort=False)]  # fmt: skip
     for method, g in pairs.groupby("method", sort=False):
-        covered = sorted(set(g["dataset"]))
+        covered = in_paper_order(g["dataset"])
         if len(covered) < 2 or g["metric"].nunique() != 1:
             continue
         per_set = g.groupby("seed")["dataset"].nunique()

@@ -21,9 +21,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from molpt.data.catalogue import PAPER_ORDER
+
 #: the eight chemistry sets of Hu et al.'s Table 1, in the paper's column order
-HU_DATASETS: tuple[str, ...] = ("bbbp", "tox21", "toxcast", "sider", "clintox", "muv", "hiv",
-                                "bace")  # fmt: skip
+HU_DATASETS: tuple[str, ...] = PAPER_ORDER[:8]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from molpt.benchmark.studies import STUDIES_DIR, Study, list_studies, load_study, study_of_results
+from molpt.data.catalogue import in_paper_order
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
@@ -74,7 +75,7 @@ def load_folder(root: Path) -> FolderResults | None:
 
         frame = ResultsStore(root).read().frame
         if "device" in frame and not frame.empty:
-            from molpt.benchmark.report import device_labels
+            from molpt.benchmark.report.devices import device_labels
 
             counts = pd.Series(device_labels(frame)).value_counts(sort=False)
             devices = [(str(k), int(v)) for k, v in counts.items()]
@@ -85,7 +86,7 @@ def load_folder(root: Path) -> FolderResults | None:
     # cells with no finished seed yet (a planned checkpoint not run) are not in summary.csv:
     # count the study's whole plan, as the report does
     if f.study is not None and frame is not None and not frame.empty:
-        from molpt.benchmark.report import planned_seeds
+        from molpt.benchmark.report.progress import planned_seeds
 
         plan = planned_seeds(root, frame, f.study)
         f.n_planned = max(f.n_planned, sum(len(v) for v in plan.values()))
@@ -128,7 +129,7 @@ def _folder_section(f: FolderResults, readme_dir: Path) -> tuple[list[str], dict
     settings = [c for c in ("split", "featurizer", "strategy") if c in s]
     for key, g in s.groupby(settings, sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        datasets = list(dict.fromkeys(g["dataset"]))
+        datasets = in_paper_order(g["dataset"])
         metric = str(g["metric"].iloc[0]) if g["metric"].nunique() == 1 else ""
         scale = 100.0 if metric in PERCENT else 1.0
         header = ["method"] + datasets

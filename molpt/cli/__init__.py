@@ -1,23 +1,23 @@
 """``molpt`` command-line interface (Typer).
 
-Each command module registers its commands on the shared ``app`` when imported.
+``molpt.cli.app`` and ``molpt.cli.main`` are the assembled app (:mod:`molpt.cli.commands`),
+loaded on first use so that the launcher (:mod:`molpt.cli.launcher`, the ``molpt`` entry
+point) can decide on the allocator and re-execute before torch and the commands are imported.
 """
 
-# isort: off
-from molpt.cli.app import app
+from __future__ import annotations
 
-# command modules: import order = order in --help
-from molpt.cli import data_cmds  # noqa: F401,E402
-from molpt.cli import pretrain_cmd  # noqa: F401,E402
-from molpt.cli import finetune_cmds  # noqa: F401,E402
-from molpt.cli import embed_cmd  # noqa: F401,E402
-from molpt.cli import checkpoints_cmds  # noqa: F401,E402
-
-# isort: on
+from typing import Any
 
 
-def main() -> None:
-    app()
+def __getattr__(name: str) -> Any:
+    if name in ("app", "main"):
+        from molpt.cli import commands
+
+        # bound here once: later lookups no longer reach this function
+        globals().update(app=commands.app, main=commands.main)
+        return globals()[name]
+    raise AttributeError(f"module 'molpt.cli' has no attribute {name!r}")
 
 
 __all__ = ["app", "main"]

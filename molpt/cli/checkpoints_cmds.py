@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from molpt.cli.app import app, one_line_errors
 from molpt.cli.published_args import checkpoint_dir_option
+from molpt.cli.typer_app import app, one_line_errors
 
 
 @app.command("import-checkpoint")

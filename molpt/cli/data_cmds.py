@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from molpt.cli.app import app, one_line_errors
+from molpt.cli.typer_app import app, one_line_errors
 from molpt.featurize.featurizers import FEATURIZERS
 
 _DATA_DIR = typer.Option(

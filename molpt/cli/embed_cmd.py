@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from molpt.cli.app import UserError, app, one_line_errors
 from molpt.cli.published_args import checkpoint_dir_option
+from molpt.cli.typer_app import UserError, app, one_line_errors
 
 
 def _read_smiles(path: Path, smiles_col: str | None) -> list:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from molpt.cli.app import app, one_line_errors
 from molpt.cli.published_args import checkpoint_dir_option, resolve_checkpoint_arg
+from molpt.cli.typer_app import app, one_line_errors
 from molpt.featurize.featurizers import FEATURIZERS
 from molpt.nn import ENCODERS, JK_MODES
 from molpt.objectives import OBJECTIVES

@@ -1,6 +1,14 @@
 """Datasets: catalogue, download, loading of catalogue and custom files, splits."""
 
-from molpt.data.catalogue import DATASETS, DatasetSpec, benchmark_names, corpus_names
+from molpt.data.catalogue import (
+    DATASETS,
+    PAPER_ORDER,
+    DatasetSpec,
+    benchmark_names,
+    corpus_names,
+    in_paper_order,
+    paper_order_key,
+)
 from molpt.data.download import (
     DatasetUnavailableError,
     data_root,
@@ -21,6 +29,7 @@ from molpt.data.splits import (
 
 __all__ = [
     "DATASETS",
+    "PAPER_ORDER",
     "SCAFFOLD_METHODS",
     "SPLITS",
     "DatasetSpec",
@@ -31,9 +40,11 @@ __all__ = [
     "data_root",
     "download",
     "fetch",
+    "in_paper_order",
     "load_dataset",
     "local_path",
     "make_split",
+    "paper_order_key",
     "read_table",
     "resolve_dataset",
     "scaffold_of",

@@ -207,7 +207,7 @@ def used_by(sha256: str, results_root: str | Path | None = None) -> list[dict[st
 
 
 def _loss_plot(card: dict[str, Any], path: Path) -> bool:
-    from molpt.benchmark.plots import plot_loss_curve
+    from molpt.plotting import plot_loss_curve
 
     curve, name = card["loss_curve"], card["objective"]["name"]
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-import molpt
+from molpt._version import __version__
 from molpt.featurize.vocab import get_spec
 from molpt.nn.encoder import Encoder
 from molpt.utils import atomic_write_bytes
@@ -40,7 +40,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "molpt_version": molpt.__version__,
+        "molpt_version": __version__,
         "featurizer": featurizer_record(payload["encoder_config"]["featurizer"]),
         **payload,
     }

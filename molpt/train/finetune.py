@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 import torch
 
-import molpt
+from molpt._version import __version__
+from molpt.allocator import loaded_allocator
 from molpt.featurize.graphs import GraphSet
-from molpt.hostalloc import loaded_allocator
 from molpt.nn.encoder import Encoder
 from molpt.nn.model import GraphModel
 from molpt.nn.stacked import StackedModel
@@ -482,7 +482,7 @@ class _Run:
             "device_name": device_name(device),
             "host_allocator": loaded_allocator(),
             "seconds": round(seconds, 3),
-            "molpt_version": molpt.__version__,
+            "molpt_version": __version__,
             "warnings": warnings,
             "config": cfg_dict,
             "history": self.history,

@@ -740,7 +740,7 @@ def _session(
     """One entry of the checkpoint's append-only list of training sessions."""
     import datetime as dt
 
-    import molpt
+    from molpt._version import __version__
 
     return {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -749,7 +749,7 @@ def _session(
         "data": str(cfg.data),
         "device": str(device),
         "device_name": device_name(device),
-        "molpt_version": molpt.__version__,
+        "molpt_version": __version__,
     }
 
 

@@ -101,7 +101,7 @@ def test_few_seeds_note_and_errors(tmp_path):
 def test_methods_line_names_checkpoints_portably(tmp_path):
     """A machine-local absolute checkpoint path never reaches the committed report: it
     becomes the file's hash (or name); a project-relative path stays as written."""
-    from molpt.benchmark.report import _checkpoint_text
+    from molpt.benchmark.report.render import _checkpoint_text
 
     store = ResultsStore(tmp_path)
     for r in _rows():
@@ -116,3 +116,27 @@ def test_methods_line_names_checkpoints_portably(tmp_path):
     assert _checkpoint_text(rel) == "checkpoint `checkpoints/molpt/gin.pt` (sha256 `ab12`)"
     assert _checkpoint_text(pd.Series({"checkpoint": "c.pt", "checkpoint_sha256": float("nan")})) \
         == "checkpoint `c.pt`"
+
+
+def test_datasets_in_the_papers_order_everywhere(tmp_path):
+    """Rows written esol, bace, bbbp come out bbbp, bace, esol (the papers' order) in
+    summary.csv, the gains, report.md's tables and the README section, even from a
+    summary.csv written in another order."""
+    from molpt.benchmark.readme import render_section
+
+    root = tmp_path / "results" / "order"
+    store = ResultsStore(root)
+    for r in _rows()[::-1]:
+        store.append(r)
+    files = write_report(root)
+    order = ["bbbp", "bace", "esol"]
+    assert list(dict.fromkeys(pd.read_csv(files.summary_csv)["dataset"])) == order
+    assert list(files.gains["dataset"]) == order
+    md = files.report_md.read_text()
+    assert "| method | bbbp (ROC-AUC (%)) | bace (ROC-AUC (%)) | esol (RMSE) |" in md
+    cells = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| scaffold")]
+    assert [c for c in cells if not c.startswith("`")] == order  # the gains table's rows
+    summary = pd.read_csv(files.summary_csv)
+    summary.iloc[::-1].to_csv(files.summary_csv, index=False)  # an older file's order
+    sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
+    assert "| method | bbbp | bace | esol |" in sec

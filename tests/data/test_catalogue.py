@@ -96,3 +96,16 @@ def test_moses_corpus_found_beside_moleculenet(data_dir, tmp_cache):
     assert ds.y is None and ds.task_names == [] and ds.task_type is None
     assert len(ds) + ds.report.num_invalid == 300
     assert ds.source.parent.name == "pretrain"
+
+
+def test_one_dataset_order_the_papers():
+    """BBBP, Tox21, ToxCast, SIDER, ClinTox, MUV, HIV, BACE, then the regression sets: the
+    catalogue lists them so, and every table sorts by the same key."""
+    from molpt.data import PAPER_ORDER, in_paper_order, paper_order_key
+
+    assert PAPER_ORDER == ("bbbp", "tox21", "toxcast", "sider", "clintox", "muv", "hiv",
+                           "bace", "esol", "freesolv", "lipo")  # fmt: skip
+    assert tuple(benchmark_names()) == PAPER_ORDER
+    assert in_paper_order(["lipo", "mine", "bace", "BBBP", "bace", "clintox", "a_custom"]) == [
+        "BBBP", "clintox", "bace", "lipo", "a_custom", "mine"]  # fmt: skip
+    assert sorted(PAPER_ORDER[::-1], key=paper_order_key) == list(PAPER_ORDER)

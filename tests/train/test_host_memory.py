@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from molpt.hostalloc import find_library, loaded_allocator
+from molpt.allocator import find_library, loaded_allocator
 from molpt.train.device import _malloc_trim, release_host_memory
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,23 +1,17 @@
-"""The C heap allocator of CPU training processes, and the ``molpt`` launcher that picks it.
-
-PyTorch on a CPU allocates every activation from the C heap, and a fine-tuning step's
-activations change size with every batch.  glibc's malloc serves that pattern badly in a long
-run: measured on a fused group of 10 GIN 5x300 runs (bf16, 2-core Xeon), its free lists grow
-until ``_int_malloc`` takes ~27% of the CPU and epochs slow from ~60 s to ~90 s within a dozen
-epochs, while resident memory climbs to 7-9 GB.  jemalloc (with page decay off, so freed
-pages are reused rather than returned and faulted in again) and tcmalloc keep both flat
-(``benchmarks/host_memory.py`` compares them side by side).  The allocator changes no number:
-tensors are 64-byte aligned by PyTorch whichever allocator serves them.
+"""The ``molpt`` command's entry point: pick the C heap allocator, then run the CLI.
 
 An allocator has to be chosen before the process starts (``LD_PRELOAD``), so the ``molpt``
 command re-executes itself once for the training commands (``pretrain``, ``finetune``,
-``benchmark``) when a better allocator is installed and not yet loaded.  ``MOLPT_ALLOCATOR``
-selects it: ``auto`` (default: jemalloc, else tcmalloc, else the C library's),
-``jemalloc``, ``tcmalloc`` (an error if not installed), or ``system`` (never re-execute).
-On Debian/Ubuntu: ``apt install libjemalloc2``; with conda: ``conda install jemalloc``.
-Code that imports molpt chooses for itself, e.g. ``LD_PRELOAD=/path/libjemalloc.so.2``.
+``benchmark``) when a better allocator is installed and not yet loaded (why it matters:
+:mod:`molpt.allocator`).  ``MOLPT_ALLOCATOR`` selects it: ``auto`` (default: jemalloc, else
+tcmalloc, else the C library's), ``jemalloc``, ``tcmalloc`` (an error if not installed), or
+``system`` (never re-execute).  On Debian/Ubuntu: ``apt install libjemalloc2``; with conda:
+``conda install jemalloc``.  Code that imports molpt chooses for itself, e.g.
+``LD_PRELOAD=/path/libjemalloc.so.2``.
 
-This module imports only the standard library: it runs before torch is loaded.
+This module imports only the standard library and :mod:`molpt.allocator` (which does too): it
+runs before torch is loaded, and ``molpt.cli``'s package file loads the Typer app only when
+:func:`main` asks for it.
 """
 
 from __future__ import annotations
@@ -25,7 +19,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+
+from molpt.allocator import find_library, loaded_allocator, search_dirs
 
 ENV = "MOLPT_ALLOCATOR"
 #: set by the launcher in the re-executed process; prevents a second re-execution
@@ -33,12 +28,7 @@ LAUNCHED_ENV = "MOLPT_ALLOCATOR_LAUNCHED"
 CHOICES = ("auto", "jemalloc", "tcmalloc", "system")
 TRAINING_COMMANDS = frozenset({"pretrain", "finetune", "benchmark"})
 
-# file names in preference order, and the settings each allocator runs with
-_LIBRARIES: dict[str, tuple[str, ...]] = {
-    "jemalloc": ("libjemalloc.so.2", "libjemalloc.so"),
-    "tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so",
-                 "libtcmalloc.so"),
-}  # fmt: skip
+#: the settings each allocator runs with
 _SETTINGS: dict[str, dict[str, str]] = {
     # decay off: freed pages stay mapped and are reused; with jemalloc's default 10 s decay a
     # fused group spent ~40% of its time in the kernel faulting returned pages back in
@@ -46,38 +36,6 @@ _SETTINGS: dict[str, dict[str, str]] = {
     # gperftools prints a line for every allocation above 1 GB unless told otherwise
     "tcmalloc": {"TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD": str(1 << 40)},
 }
-
-
-def loaded_allocator(maps: str | Path = "/proc/self/maps") -> str:
-    """The allocator serving this process: ``jemalloc``, ``tcmalloc`` or ``system``."""
-    try:
-        text = Path(maps).read_text()
-    except OSError:
-        return "system"
-    for name in _LIBRARIES:
-        if f"/lib{name}" in text:
-            return name
-    return "system"
-
-
-def _search_dirs() -> list[Path]:
-    dirs = [Path(sys.prefix) / "lib", Path("/usr/local/lib")]
-    multiarch = getattr(sys.implementation, "_multiarch", None)
-    for root in ("/usr/lib", "/lib"):
-        if multiarch:
-            dirs.append(Path(root) / multiarch)
-        dirs.append(Path(root))
-    dirs.append(Path("/usr/lib64"))
-    return dirs
-
-
-def find_library(name: str) -> str | None:
-    """Absolute path of an installed ``jemalloc`` / ``tcmalloc`` shared library, or None."""
-    for d in _search_dirs():
-        for file in _LIBRARIES[name]:
-            if (d / file).is_file():
-                return str(d / file)
-    return None
 
 
 class AllocatorError(RuntimeError):
@@ -124,7 +82,7 @@ def plan(
         hint = "apt install libjemalloc2" if setting == "jemalloc" else (
             "apt install libtcmalloc-minimal4")  # fmt: skip
         raise AllocatorError(
-            f"{ENV}={setting}: no lib{setting} found in {', '.join(map(str, _search_dirs()))} "
+            f"{ENV}={setting}: no lib{setting} found in {', '.join(map(str, search_dirs()))} "
             f"({hint}, or {ENV}=auto)"
         )
     return None
@@ -147,6 +105,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, "-m", "molpt", *args], env)
-    from molpt.cli import main as cli_main
+    from molpt.cli.commands import main as cli_main
 
     cli_main()

@@ -1,4 +1,4 @@
-"""The allocator launcher (molpt.hostalloc): what it decides, and that a real fine-tuning run
+"""The allocator launcher (molpt.cli.launcher): what it decides, and that a real fine-tuning run
 gives the same numbers whichever allocator serves it."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from molpt.hostalloc import LAUNCHED_ENV, AllocatorError, find_library, loaded_allocator, plan
+from molpt.allocator import find_library
+from molpt.cli.launcher import LAUNCHED_ENV, AllocatorError, plan
 
 LIBS = {"jemalloc": "/opt/x/libjemalloc.so.2", "tcmalloc": "/opt/x/libtcmalloc_minimal.so.4"}
 
@@ -60,15 +61,6 @@ def test_auto_without_libraries_goes_on_but_an_explicit_choice_fails_in_one_line
     assert name == "tcmalloc"
 
 
-def test_loaded_allocator_reads_the_process_maps(tmp_path):
-    maps = tmp_path / "maps"
-    maps.write_text("7f00-7f01 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n")
-    assert loaded_allocator(maps) == "system"
-    maps.write_text(maps.read_text() + "7f02-7f03 r-xp 0 08:01 2 /usr/lib/libjemalloc.so.2\n")
-    assert loaded_allocator(maps) == "jemalloc"
-    assert loaded_allocator(tmp_path / "missing") == "system"
-
-
 def _molpt(args, env, cwd):
     return subprocess.run([sys.executable, "-m", "molpt", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -110,3 +102,11 @@ def test_finetune_same_numbers_under_every_allocator(data_dir, tmp_cache, tmp_pa
         assert metrics["auto"][key] == metrics["system"][key]
     assert (tmp_path / "auto" / "predictions.csv").read_text() == (
         tmp_path / "system" / "predictions.csv").read_text()  # fmt: skip
+
+
+def test_the_launcher_decides_before_torch_or_the_commands_load():
+    loaded = "('torch', 'typer', 'molpt.cli.commands')"
+    code = f"import sys, molpt.cli.launcher; print([m for m in {loaded} if m in sys.modules])"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
