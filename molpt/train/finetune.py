@@ -477,6 +477,7 @@ class _Run:
             "n_train": len(self.tr),
             "n_valid": len(self.va),
             "n_test": len(self.te),
+            "valid_rows": ds.graphs.rows[torch.as_tensor(self.va)].tolist(),
             "test_rows": ds.graphs.rows[torch.as_tensor(self.te)].tolist(),
             "config": cfg.to_dict(),
         }
