@@ -119,10 +119,11 @@ class InputTable:
         if source != "-" and not Path(source).is_file():
             raise FileNotFoundError(f"no such input file: {source}")
         self._iter = self._chunks(skip)
-        try:
-            self._first: pd.DataFrame | None = next(self._iter)
-        except StopIteration:
-            self._first = None
+        self._first: pd.DataFrame | None = None
+        for df in self._iter:  # the first chunk with rows (a header alone has none)
+            if len(df):
+                self._first = df
+                break
         if self._first is None:
             if skip:  # a resumed run whose rows are all done
                 self.columns, self.smiles_col = [], smiles_col or "smiles"
@@ -150,13 +151,17 @@ class InputTable:
             yield from self._csv(skip)
 
     def _csv(self, skip: int) -> Iterator[pd.DataFrame]:
-        src = sys.stdin if self.source == "-" else self.source
+        src: Any = self.source
+        encoding: str | None = "utf-8-sig"
+        if self.source == "-":  # bytes when there are (BOM removed), else the text stream
+            src = getattr(sys.stdin, "buffer", sys.stdin)
+            encoding = "utf-8-sig" if src is not sys.stdin else None
         try:
             reader = pd.read_csv(
                 src, sep="\t" if self.kind == "tsv" else ",", dtype=str,
                 keep_default_na=False, na_filter=False, chunksize=self.chunk_size,
                 skiprows=range(1, skip + 1) if skip else None, compression="infer",
-                encoding="utf-8-sig",
+                encoding=encoding,
             )  # fmt: skip
             header_only = True
             for df in reader:
