@@ -186,8 +186,9 @@ class Ensemble:
         preds = self.predict_graphs(graphs)  # (M, G, T)
         pos = graphs.rows.cpu().numpy()
         cols: dict[str, Any] = {}
-        mean = preds.astype(np.float64).mean(0) if len(graphs) else np.zeros((0, 1))
-        std = preds.astype(np.float64).std(0) if len(graphs) else np.zeros((0, 1))
+        T = len(self.task_names)
+        mean = preds.astype(np.float64).mean(0) if len(graphs) else np.zeros((0, T))
+        std = preds.astype(np.float64).std(0) if len(graphs) else np.zeros((0, T))
         half = self.halfwidths(interval).mean(0) if interval is not None else None
 
         def full(values: np.ndarray) -> np.ndarray:

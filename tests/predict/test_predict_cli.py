@@ -175,19 +175,19 @@ def test_bad_inputs_one_line_exit_2(runner, library, esol_models, bbbp_model, tm
 
 def test_kill_9_then_resume_loses_and_repeats_nothing(esol_models, tmp_path, data_dir):
     src = pd.read_csv(data_dir / "delaney-processed.csv")[["smiles"]]
-    lib = pd.concat([src] * 6, ignore_index=True)  # ~6,800 molecules
+    lib = src.copy()  # 1,128 molecules, 23 chunks
     lib.insert(0, "id", [f"r{i}" for i in range(len(lib))])
     lib.loc[17, "smiles"] = "not-a-smiles"
     path = tmp_path / "big.csv"
     lib.to_csv(path, index=False)
     ref = tmp_path / "ref.csv"
     model = load_model(esol_models)
-    model.predict_file(path, ref, chunk_size=200, progress=False)
+    model.predict_file(path, ref, chunk_size=50, progress=False)
 
     out = tmp_path / "out.csv.gz"
     progress = tmp_path / "out.csv.gz.progress.json"
     cmd = [sys.executable, "-m", "molpt", "predict", str(path), "--model", str(esol_models[0]),
-           "--model", str(esol_models[1]), "--out", str(out), "--chunk-size", "200",
+           "--model", str(esol_models[1]), "--out", str(out), "--chunk-size", "50",
            "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -213,5 +213,31 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(esol_models, tmp_path, dat
     assert list(got["id"]) == list(lib["id"])  # every row once, in order
     pd.testing.assert_frame_equal(got, want)
     assert not progress.exists() and not (tmp_path / "out.csv.gz.partial").exists()
-    r = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "already complete" in r.stdout
+    r = CliRunner().invoke(app, [*cmd[3:], "--resume"])
+    assert r.exit_code == 0 and "already complete" in r.stdout
+
+
+def test_benchmark_keep_models_then_predict_a_cell(tmp_path, data_dir, session_cache):
+    from molpt.benchmark.grid import resolve_grid
+    from molpt.benchmark.runner import run_benchmark
+
+    spec = resolve_grid("quick", datasets=["bbbp"], splits=["scaffold"], seeds=[0, 1],
+                        num_layers=2, hidden_dim=16, epochs=1, limit=150, batch_size=64)
+    spec.pretrain = None
+    root = tmp_path / "res"
+    s = run_benchmark(spec, root, workers=1, data_dir=str(data_dir), device="cpu",
+                      progress=False, report=False, keep_models=True)  # fmt: skip
+    assert s.failed == 0
+    method = json.loads((root / "grid.json").read_text())["jobs"][0]["method"]
+    r = CliRunner().invoke(app, ["predict", str(data_dir / "BBBP.csv"), "--model", str(root),
+                                 "--dataset", "bbbp", "--method", method, "--individual",
+                                 "--out", str(tmp_path / "p.parquet"), "--no-progress",
+                                 "--chunk-size", "500"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "with 2 models" in r.stdout
+    got = read_output(tmp_path / "p.parquet")
+    assert len(got) == len(pd.read_csv(data_dir / "BBBP.csv"))
+    ok = got["status"] == "ok"
+    assert got["p_np_input"].notna().all() and got.loc[ok, "p_np"].between(0, 1).all()
+    assert got.loc[~ok, "p_np"].isna().all() and (~ok).sum() < 20
+    assert (got["p_np_std"] > 0).any()

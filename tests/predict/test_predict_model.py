@@ -134,3 +134,13 @@ def test_bad_model_folders(esol_models, bbbp_model, tmp_path):
     (cut / "weights.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFolderError, match="damaged"):
         load_model(cut)
+
+
+def test_all_invalid_and_empty_inputs(esol_models):
+    m = load_model(esol_models[0])
+    t = m.task_names[0]
+    df = m.predict(["bad(", "", "C1CC"])
+    assert len(df) == 3 and df[t].isna().all() and (df["status"] != "ok").all()
+    assert df["in_domain"].isna().all()
+    assert len(m.predict(["bad("], on_invalid="skip")) == 0
+    assert list(m.predict([]).columns)[:2] == ["smiles", t]
