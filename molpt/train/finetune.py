@@ -617,7 +617,9 @@ def finetune_group(
     Each run keeps its own weights (stacked along a leading run dimension), split, batch
     order, dropout stream, BatchNorm statistics, Adam state and best-valid tracking; its
     result (and its ``cfg.out``: ``metrics.json``, ``predictions.csv`` with the test part
-    predicted at the best-valid epoch) is what it gives when trained alone.
+    predicted at the best-valid epoch and, with ``cfg.save_model``, that epoch's model as
+    ``model.json`` + ``weights.pt`` + ``domain.pt``, see ``molpt.train.model_folder``) is
+    what it gives when trained alone.
 
     Args:
         cfgs: the runs' configurations (equal ``group_key``).
