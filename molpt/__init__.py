@@ -25,4 +25,16 @@ def import_checkpoint(src, format: str = "hu2020", encoder=None, out=None, **kwa
     return _import(src, format=format, encoder=encoder, out=out, **kwargs)
 
 
-__all__ = ["__version__", "import_checkpoint", "load"]
+def load_model(path, device: str = "cpu", dataset=None, method=None, where=None):
+    """Load a fine-tuned model folder (or a list: an ensemble) for prediction.
+
+    ``molpt.load_model("runs/esol").predict(["CCO"])`` returns a pandas DataFrame (one row
+    per SMILES: predictions, spread, optional interval, applicability domain, status).
+    See :func:`molpt.predict.load_model`.
+    """
+    from molpt.predict import load_model as _load_model
+
+    return _load_model(path, device=device, dataset=dataset, method=method, where=where)
+
+
+__all__ = ["__version__", "import_checkpoint", "load", "load_model"]

@@ -274,7 +274,7 @@ def check_fresh_output_dir(
 
 
 #: what ``molpt finetune`` writes into its --out folder
-FINETUNE_OUTPUTS = ("metrics.json", "predictions.csv")
+FINETUNE_OUTPUTS = ("metrics.json", "predictions.csv", "model.json")
 
 
 def check_finetune_out(path: str | Path, overwrite: bool = False) -> Path:

@@ -92,8 +92,12 @@ def run_group(
     data_dir: str | None = None,
     device: str = "auto",
     progress_position: int | None = None,
+    keep_models: bool = False,
 ) -> list[dict[str, Any]]:
     """Fine-tune a fused group (one ``finetune_group`` call) into ``outs``; one row per job.
+
+    ``keep_models``: each job folder is also the job's model folder (``model.json``,
+    ``weights.pt``, ``domain.pt``) for ``molpt predict``.
 
     A row's ``seconds`` is the group's wall time divided by its size (the run's share), so
     the report's compute total stays the wall time spent.
@@ -106,7 +110,8 @@ def run_group(
     c = jobs[0].config
     t0 = time.perf_counter()
     ds = get_dataset(c["dataset"], c["featurizer"], c["limit"], data_dir)
-    cfgs = [finetune_config(j, o, data_dir, device) for j, o in zip(jobs, outs, strict=True)]
+    cfgs = [finetune_config(j, o, data_dir, device, keep_models)
+            for j, o in zip(jobs, outs, strict=True)]  # fmt: skip
     # a group's resumable state lives beside the job folders (RESULTS_DIR/groups/<key>/),
     # keyed by its jobs: a rerun of the same group continues where a killed one stopped
     state_dir = None
@@ -149,9 +154,9 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _attempt(jobs: list[Job], outs: list[str], data_dir: str | None, device: str,
-             position: int | None) -> dict[str, Any]:  # fmt: skip
+             position: int | None, keep_models: bool = False) -> dict[str, Any]:  # fmt: skip
     try:
-        return {"rows": run_group(jobs, outs, data_dir, device, position)}
+        return {"rows": run_group(jobs, outs, data_dir, device, position, keep_models)}
     except Exception as exc:  # noqa: BLE001 - reported to the driver, grid goes on
         log.debug("group %s failed:\n%s", [j.job_id for j in jobs], traceback.format_exc())
         return {"error": _error_text(exc)}
@@ -159,15 +164,16 @@ def _attempt(jobs: list[Job], outs: list[str], data_dir: str | None, device: str
 
 # ------------------------------------------------------------------------------------------
 # backends: submit(group, slot) / wait(timeout) -> finished [(group, result)] / close()
-# A result is {"rows": [...], "files": {job_id: {name: text}} | None} or {"error": text}.
+# A result is {"rows": [...], "files": {job_id: {name: bytes}} | None} or {"error": text}.
 # ------------------------------------------------------------------------------------------
 class SequentialBackend:
     """Runs each group in this process when ``wait`` is called (``--workers 1``)."""
 
     def __init__(self, job_dir: Callable[[str], Path], data_dir: str | None, device: str,
-                 progress: bool) -> None:  # fmt: skip
+                 progress: bool, keep_models: bool = False) -> None:  # fmt: skip
         self.job_dir, self.data_dir = job_dir, data_dir
         self.device, self.progress = device, progress
+        self.keep_models = keep_models
         self.capacity = 1
         self.queue: list[Group] = []
 
@@ -180,7 +186,8 @@ class SequentialBackend:
         g = self.queue.pop(0)
         outs = [str(self.job_dir(j.job_id)) for j in g.jobs]
         pos = 1 if self.progress else None
-        return [(g, _attempt(g.jobs, outs, self.data_dir, self.device, pos))]
+        return [(g, _attempt(g.jobs, outs, self.data_dir, self.device, pos,
+                             self.keep_models))]  # fmt: skip
 
     def close(self, wait: bool = True) -> None:
         self.queue.clear()
@@ -228,8 +235,9 @@ class PoolBackend:
     ``max(1, cores // workers)`` torch threads and dies with the driver."""
 
     def __init__(self, workers: int, job_dir: Callable[[str], Path], data_dir: str | None,
-                 device: str, progress: bool) -> None:  # fmt: skip
+                 device: str, progress: bool, keep_models: bool = False) -> None:  # fmt: skip
         self.workers = workers
+        self.keep_models = keep_models
         self.pool = self._new_pool()
         self.capacity = workers
         self.job_dir, self.data_dir = job_dir, data_dir
@@ -252,7 +260,7 @@ class PoolBackend:
 
         outs = [str(self.job_dir(j.job_id)) for j in group.jobs]
         pos = slot + 1 if self.progress else None
-        args = (_attempt, group.jobs, outs, self.data_dir, self.device, pos)
+        args = (_attempt, group.jobs, outs, self.data_dir, self.device, pos, self.keep_models)
         try:
             fut = self.pool.submit(*args)
         except BrokenProcessPool:  # a worker died (e.g. out of memory): a fresh pool
@@ -288,16 +296,17 @@ class PoolBackend:
 # ------------------------------------------------------------------------------------------
 # ray
 # ------------------------------------------------------------------------------------------
-def _ray_task(jobs: list[Job], data_dir: str | None, device: str) -> dict[str, Any]:
+def _ray_task(jobs: list[Job], data_dir: str | None, device: str,
+              keep_models: bool = False) -> dict[str, Any]:  # fmt: skip
     """Runs on a Ray worker: fine-tune a group in a temporary folder, return rows + file
     contents per job (the driver writes them, so a cluster needs no shared file system)."""
     with tempfile.TemporaryDirectory(prefix="molpt-group-") as tmp:
         outs = [str(Path(tmp) / j.job_id) for j in jobs]
-        res = _attempt(jobs, outs, data_dir, device, None)
+        res = _attempt(jobs, outs, data_dir, device, None, keep_models)
         if "error" in res:
             return res
         files = {
-            j.job_id: {p.name: p.read_text() for p in Path(o).iterdir() if p.is_file()}
+            j.job_id: {p.name: p.read_bytes() for p in Path(o).iterdir() if p.is_file()}
             for j, o in zip(jobs, outs, strict=True)
             if Path(o).is_dir()
         }
@@ -324,8 +333,10 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, gpus_per_job: float | None = None,
                  cpus_per_job: float = 1.0, workers: int | None = None,
-                 data_dir: str | None = None, device: str = "auto") -> None:  # fmt: skip
+                 data_dir: str | None = None, device: str = "auto",
+                 keep_models: bool = False) -> None:  # fmt: skip
         ray = self.ray = import_ray()
+        self.keep_models = keep_models
         self.started = False
         self.reaper = None
         if not ray.is_initialized():
@@ -360,7 +371,8 @@ class RayBackend:
         self.refs: dict[Any, Group] = {}
 
     def submit(self, group: Group, slot: int) -> None:
-        self.refs[self.task.remote(group.jobs, self.data_dir, self.device)] = group
+        ref = self.task.remote(group.jobs, self.data_dir, self.device, self.keep_models)
+        self.refs[ref] = group
 
     def wait(self, timeout: float | None = None) -> list[tuple[Group, dict[str, Any]]]:
         if not self.refs:

@@ -523,8 +523,10 @@ def expand_grid(
     return jobs, notes
 
 
-def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str = "auto"):
-    """The ``FinetuneConfig`` of a job (outputs under ``out``)."""
+def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str = "auto",
+                    keep_models: bool = False):  # fmt: skip
+    """The ``FinetuneConfig`` of a job (outputs under ``out``; with ``keep_models`` its
+    best-valid model folder too)."""
     from molpt.train.finetune import FinetuneConfig
 
     c = job.config
@@ -550,6 +552,7 @@ def finetune_config(job: Job, out: str | Path, data_dir: str | None, device: str
         device=device,
         out=str(out),
         overwrite=True,  # a job folder is rewritten when its job reruns
+        save_model=keep_models,
     )
 
 

@@ -22,7 +22,7 @@ from molpt.benchmark.executors import (
 from molpt.benchmark.grid import GridSpec, Job, expand_grid, inspect_checkpoints
 from molpt.benchmark.groups import Group, dataset_shape, form_groups, memory_budget, run_bytes
 from molpt.benchmark.store import ResultsStore
-from molpt.utils import atomic_write_json, atomic_write_text
+from molpt.utils import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def run_benchmark(
     report: bool = True,
     fuse: int | None = None,
     max_minutes: float | None = None,
+    keep_models: bool = False,
 ) -> BenchmarkSummary:
     """Run every unfinished job of the grid, in fused groups, appending rows to ``results.csv``.
 
@@ -124,6 +125,10 @@ def run_benchmark(
             bounded by memory, see ``molpt.benchmark.groups``; 1: one run per group).
         max_minutes: start no new group after this many minutes; groups in flight finish,
             the report is written and ``remaining`` says how many jobs are left.
+        keep_models: each job it runs also keeps its best-valid model in its job folder
+            ``RESULTS_DIR/jobs/<job_id>/`` (``model.json``, ...; ``grid.json`` maps job ids
+            to dataset, method, seed): ``molpt predict --model RESULTS_DIR --dataset D
+            --method M`` finds them.  Jobs already done are not rerun.
 
     Several processes may run on one ``results_dir`` at once (same or different machines
     sharing the folder): each claims a group's jobs before running them
@@ -188,8 +193,11 @@ def run_benchmark(
     def on_rows(group: Group, rows: list[dict[str, Any]], files: dict | None) -> None:
         for row in rows:
             jid = row["job_id"]
-            for name, text in ((files or {}).get(jid) or {}).items():
-                atomic_write_text(store.job_dir(jid) / name, text)
+            for name, data in ((files or {}).get(jid) or {}).items():
+                if isinstance(data, bytes):
+                    atomic_write_bytes(store.job_dir(jid) / name, data)
+                else:
+                    atomic_write_text(store.job_dir(jid) / name, data)
             store.append(row)  # before the claim is released: exactly-once rows
         stats["ran"] += len(rows)
         stats["groups"] += 1
@@ -206,7 +214,7 @@ def run_benchmark(
             bar.update(len(group))
 
     backend = _backend(executor, workers, ray_address, gpus_per_job, data_dir, device,
-                       progress, store)  # fmt: skip
+                       progress, store, keep_models)  # fmt: skip
     ok = False
     try:
         budget = memory_budget(device, parallel=backend.capacity)
@@ -276,14 +284,15 @@ def run_benchmark(
     return summary
 
 
-def _backend(executor, workers, ray_address, gpus_per_job, data_dir, device, progress, store):
+def _backend(executor, workers, ray_address, gpus_per_job, data_dir, device, progress, store,
+             keep_models: bool = False):  # fmt: skip
     if executor == "ray":
         return RayBackend(address=ray_address, gpus_per_job=gpus_per_job,
                           workers=workers if workers > 1 else None, data_dir=data_dir,
-                          device=device)  # fmt: skip
+                          device=device, keep_models=keep_models)  # fmt: skip
     if workers <= 1:
-        return SequentialBackend(store.job_dir, data_dir, device, progress)
-    return PoolBackend(workers, store.job_dir, data_dir, device, progress)
+        return SequentialBackend(store.job_dir, data_dir, device, progress, keep_models)
+    return PoolBackend(workers, store.job_dir, data_dir, device, progress, keep_models)
 
 
 class _Scheduler:

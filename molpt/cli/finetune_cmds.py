@@ -25,7 +25,10 @@ def _fmt(v, metric: str) -> str:
 @app.command("finetune")
 @one_line_errors
 def finetune_cmd(
-    out: Path = typer.Option(..., "--out", help="Folder for metrics.json and predictions.csv."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for metrics.json, predictions.csv and the model (model.json, "
+        "weights.pt, domain.pt) that `molpt predict --model OUT` uses."
+    ),
     dataset: str | None = typer.Option(
         None, "--dataset", help="Catalogue dataset (bbbp, tox21, ..., esol, lipo)."
     ),
@@ -223,6 +226,12 @@ def benchmark_cmd(
         help="Start no new work after M minutes; finish what runs, write the report, exit 0 "
         "(rerun to continue).",
     ),
+    keep_models: bool = typer.Option(
+        False,
+        "--keep-models",
+        help="Keep each job's best-valid model in RESULTS_DIR/jobs/<job_id>/ for `molpt "
+        "predict --model RESULTS_DIR --dataset D --method M` (jobs already done are not rerun).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
@@ -297,6 +306,7 @@ def benchmark_cmd(
         progress=progress and not as_json,
         fuse=fuse,
         max_minutes=max_minutes,
+        keep_models=keep_models,
     )
     if as_json:
         typer.echo(json.dumps(s.as_dict()))

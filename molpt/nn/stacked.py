@@ -165,6 +165,32 @@ def padded_rows(
     return out.reshape(K * R, -1).index_select(0, pos)
 
 
+#: rows per block of an evaluation matmul (see :func:`row_stable_mm`)
+ROW_BLOCK = 64
+
+
+def row_stable_mm(
+    fn: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor
+) -> torch.Tensor:
+    """``fn(rows)`` for a row-wise matmul ``fn``; without autograd (evaluation, prediction)
+    the rows are zero-padded to a multiple of ``ROW_BLOCK`` first and cut back after.
+
+    A CPU BLAS picks its kernels by the number of rows M, and rows in a block's remainder
+    can round differently from the same rows inside a full block, so a molecule's output
+    would depend on which molecules share its batch.  With M always a multiple of 64 every
+    row takes the same path: a molecule predicts bit-identically whatever batch, chunk or
+    ensemble it is in (``molpt predict`` reproduces a run's ``predictions.csv``).  Training
+    steps (autograd on) are left as they are.
+    """
+    if torch.is_grad_enabled() or rows.dim() != 2:
+        return fn(rows)
+    m = rows.shape[0]
+    pad = (-m) % ROW_BLOCK
+    if pad == 0:
+        return fn(rows)
+    return fn(torch.cat([rows, rows.new_zeros(pad, rows.shape[1])]))[:m]
+
+
 # ------------------------------------------------------------------------------------------
 # stacked building blocks (parameter names mirror the ordinary modules)
 # ------------------------------------------------------------------------------------------
@@ -197,7 +223,7 @@ class StackedLinear(nn.Module):
         backward stacks the K gradients once, instead of K full-size scatters)."""
         ws = self.weight.unbind(0)
         bs = self.bias.unbind(0) if self.bias is not None else [None] * len(ws)
-        return lambda k, h: F.linear(h, ws[k], bs[k])
+        return lambda k, h: row_stable_mm(lambda r: F.linear(r, ws[k], bs[k]), h)
 
     def forward(self, h: torch.Tensor, bounds: Bounds) -> torch.Tensor:
         """Grouped matmul: run k's rows of h (N, in) through run k's map -> (N, out)."""
@@ -285,7 +311,9 @@ class StackedBondEmbedding(nn.Module):
         flat = (dst.unsqueeze(1) * v + bonds + proj.offsets).reshape(-1)
         counts = torch.bincount(flat, minlength=n * v).view(n, v)
         tables = proj.table.weight.unbind(0)
-        return per_run(lambda k, c: c.to(tables[k].dtype) @ tables[k], counts, mb.nodes)
+        return per_run(lambda k, c: row_stable_mm(lambda r: r @ tables[k],
+                                                  c.to(tables[k].dtype)),
+                       counts, mb.nodes)  # fmt: skip
 
     def self_loop(self, loop: torch.Tensor) -> torch.Tensor:
         """The self-loop token under every run's weights: (K, d)."""
@@ -588,5 +616,6 @@ __all__ = [
     "multi_batch",
     "padded_rows",
     "per_run",
+    "row_stable_mm",
     "run_dropout",
 ]

@@ -129,6 +129,9 @@ class FinetuneConfig:
     matmul: str = "auto"
     #: replace metrics.json / predictions.csv already in ``out`` (default: refuse)
     overwrite: bool = False
+    #: write the best-valid model into ``out`` as a model folder (``model.json``,
+    #: ``weights.pt``, ``domain.pt``: see ``molpt.train.model_folder``) for ``molpt predict``
+    save_model: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -305,6 +308,11 @@ class _Run:
 
         self.cfg = cfg
         self.ds = ds
+        self.split_cache = split_cache
+        self.split_key = (cfg.split, cfg.split_seed)
+        #: the best-valid weights (an ordinary GraphModel state dict on the CPU), kept
+        #: when the run saves its model
+        self.best_state: dict[str, torch.Tensor] | None = None
         name = ds.spec.name
         graphs: GraphSet = ds.graphs
         y_all = graphs.y
@@ -399,7 +407,8 @@ class _Run:
         best = self.best
         if best["pred"] is None or is_better(metric, sv[metric].mean, best["valid"]):
             best.update(valid=sv[metric].mean, epoch=epoch, test=st[metric].mean,
-                        pred=out[nv:].copy(), scores=st, valid_scores=sv)  # fmt: skip
+                        pred=out[nv:].copy(), valid_pred=out[:nv].copy(), scores=st,
+                        valid_scores=sv)  # fmt: skip
         best["last_scores"] = st
         self.last_pred = out[nv:].copy()
         return row
@@ -407,7 +416,7 @@ class _Run:
     # ---- resumable state --------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         b = self.best
-        return {
+        st = {
             "order_gen": self.data.order_gen.get_state(),
             "dropout_gen": self.data.dropout_gen.get_state(),
             "history": self.history,
@@ -415,6 +424,16 @@ class _Run:
                      "test": float(b["test"]), "pred": torch.from_numpy(b["pred"]),
                      "last_pred": torch.from_numpy(self.last_pred)},
         }  # fmt: skip
+        if b.get("valid_pred") is not None:
+            st["best"]["valid_pred"] = torch.from_numpy(b["valid_pred"])
+        if self.best_state is not None:
+            st["best"]["model_state"] = self.best_state
+        return st
+
+    def keep_best(self, epoch: int, model: StackedModel, k: int) -> None:
+        """After ``record``: keep run k's weights if ``epoch`` is its new best-valid epoch."""
+        if self.cfg.save_model and self.cfg.out and self.best["epoch"] == epoch:
+            self.best_state = {n: v.detach().cpu() for n, v in model.unstack(k).items()}
 
     def restore(self, st: dict[str, Any]) -> None:
         self.data.order_gen.set_state(st["order_gen"])
@@ -425,10 +444,67 @@ class _Run:
         self.best.update(valid=b["valid"], epoch=b["epoch"], test=b["test"], pred=pred,
                          scores=evaluate(self.task_type, self.y_true_test, pred),
                          last_scores=evaluate(self.task_type, self.y_true_test, last))
+        if "valid_pred" in b:
+            self.best["valid_pred"] = b["valid_pred"].numpy()
+        self.best_state = b.get("model_state")
         self.last_pred = last
 
+    def write_model(self, out: Path, model_config: dict, result: dict[str, Any]) -> list[Path]:
+        """Write this run's best-valid model folder into ``out`` (see model_folder)."""
+        from molpt.train.model_folder import domain_arrays, write_model_folder
+
+        if self.best_state is None:
+            raise RuntimeError("no best-valid weights were kept for this run")
+        ds, cfg = self.ds, self.cfg
+        train_smiles = [ds.graphs.smiles[i] for i in self.tr.tolist()]
+        key = ("domain", self.split_key)
+        if key not in self.split_cache:  # runs of one split share the fingerprints
+            self.split_cache[key] = domain_arrays(train_smiles)
+        d = self.data
+        training = {
+            "dataset": ds.spec.name,
+            "source": str(ds.source),
+            "source_sha256": ds.source_sha256,
+            "smiles_col": ds.spec.smiles_col,
+            "limit": cfg.limit,
+            "split": cfg.split,
+            "split_seed": cfg.split_seed,
+            "seed": cfg.seed,
+            "strategy": cfg.strategy,
+            "epochs": cfg.epochs,
+            "best_epoch": int(self.best["epoch"]),
+            "checkpoint": cfg.checkpoint,
+            "n_train": len(self.tr),
+            "n_valid": len(self.va),
+            "n_test": len(self.te),
+            "valid_rows": ds.graphs.rows[torch.as_tensor(self.va)].tolist(),
+            "test_rows": ds.graphs.rows[torch.as_tensor(self.te)].tolist(),
+            "config": cfg.to_dict(),
+        }
+        keys = ("metric", "higher_is_better", "test_at_best_valid", "best_valid",
+                "best_epoch", "last_test", "per_task_test", f"test_{self.second}",
+                "device", "device_name")  # fmt: skip
+        return write_model_folder(
+            out,
+            state=self.best_state,
+            model_config=model_config,
+            featurizer=cfg.featurizer,
+            task_names=list(ds.task_names),
+            task_type=self.task_type,
+            target_mean=None if d.mean is None else d.mean.cpu().numpy(),
+            target_std=None if d.std is None else d.std.cpu().numpy(),
+            precision="bf16" if cfg.bf16 else "fp32",
+            training=training,
+            metrics={k: result.get(k) for k in keys},
+            valid_true=self.y_true_valid,
+            valid_pred=self.best["valid_pred"],
+            train_smiles=train_smiles,
+            train_rows=ds.graphs.rows[torch.as_tensor(self.tr)].numpy(),
+            domain=self.split_cache[key],
+        )
+
     def result(self, encoder_config: dict, num_parameters: int, device, seconds: float,
-               ckpt: dict | None) -> dict[str, Any]:  # fmt: skip
+               ckpt: dict | None, model_config: dict | None = None) -> dict[str, Any]:  # fmt: skip
         cfg, ds, metric, second = self.cfg, self.ds, self.metric, self.second
         name = ds.spec.name
         task_names = list(ds.task_names)
@@ -496,6 +572,10 @@ class _Run:
                                 self.y_true_test, self.best["pred"]),
             )  # fmt: skip
             result["files"] = [str(out / "metrics.json"), str(out / "predictions.csv")]
+            if cfg.save_model and model_config is not None:
+                written = self.write_model(out, model_config, result)
+                result["files"] += [str(p) for p in written]
+                result["model_dir"] = str(out)
         return result
 
 
@@ -537,7 +617,9 @@ def finetune_group(
     Each run keeps its own weights (stacked along a leading run dimension), split, batch
     order, dropout stream, BatchNorm statistics, Adam state and best-valid tracking; its
     result (and its ``cfg.out``: ``metrics.json``, ``predictions.csv`` with the test part
-    predicted at the best-valid epoch) is what it gives when trained alone.
+    predicted at the best-valid epoch and, with ``cfg.save_model``, that epoch's model as
+    ``model.json`` + ``weights.pt`` + ``domain.pt``, see ``molpt.train.model_folder``) is
+    what it gives when trained alone.
 
     Args:
         cfgs: the runs' configurations (equal ``group_key``).
@@ -603,6 +685,7 @@ def finetune_group(
     model = StackedModel.from_models(models).to(device).set_matmul(batched)
     n_params = sum(p.numel() for p in models[0].parameters())
     enc_config = dict(models[0].encoder.config)
+    model_config = dict(models[0].config)
     del models
     K = len(runs)
     data = [r.data for r in runs]
@@ -620,6 +703,8 @@ def finetune_group(
         secs = time.perf_counter() - t0
         rows = [r.record(epoch, stage, loss, raw, secs)
                 for r, loss, raw in zip(runs, losses, raws, strict=True)]  # fmt: skip
+        for k, r in enumerate(runs):
+            r.keep_best(epoch, model, k)
         if bar is not None:
             bar.update(1)
             post = {"graphs/s": f"{seen / max(secs, 1e-9):.0f}"}
@@ -685,7 +770,8 @@ def finetune_group(
     seconds = time.perf_counter() - t_start
     results = []
     for k, r in enumerate(runs):
-        res = r.result(enc_config, n_params, device, seconds, ckpts.get(r.cfg.checkpoint))
+        res = r.result(enc_config, n_params, device, seconds, ckpts.get(r.cfg.checkpoint),
+                       model_config)
         if K > 1:
             res["group_size"] = K
             res["matmul"] = "batched" if batched else "per-run"
@@ -708,8 +794,10 @@ class _GroupState:
         # what the group is: every run's configuration minus where it writes
         import json
 
+        # (save_model only when on: a state saved without best weights cannot write a model)
         self.ident = json.dumps(
-            [{k: v for k, v in c.to_dict().items() if k not in ("out", "overwrite")}
+            [{k: v for k, v in c.to_dict().items()
+              if k not in ("out", "overwrite") and not (k == "save_model" and not v)}
              for c in cfgs], sort_keys=True, default=str,
         )  # fmt: skip
 
