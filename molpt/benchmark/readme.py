@@ -73,10 +73,12 @@ def _truthy(v: Any) -> bool | None:
 
 
 def load_folder(root: Path) -> FolderResults | None:
-    """A results folder with a ``summary.csv`` (else None)."""
+    """A results folder with a fine-tuning ``summary.csv`` (else None)."""
     if not (root / "summary.csv").is_file():
         return None
     summary = pd.read_csv(root / "summary.csv")
+    if not {"dataset", "method", "metric", "test_mean"} <= set(summary.columns):
+        return None  # not a fine-tuning grid's summary (e.g. a probe study's own table)
     paper = pd.read_csv(root / "paper.csv") if (root / "paper.csv").is_file() else pd.DataFrame()
     devices: list[tuple[str, int]] = []
     frame = None
