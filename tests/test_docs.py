@@ -80,3 +80,26 @@ def test_results_page_is_the_full_section(hook):
     assert "results:start" not in text and "results:end" not in text
     for d in hook.study_folders():
         assert f"`{d.name}`" in text
+
+
+def _docs_molpt_commands() -> list[tuple[str, list[str]]]:
+    from test_readme import commands  # tests/ is on sys.path (no __init__.py)
+
+    out = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for words in commands(page.read_text(encoding="utf-8")):
+            if words[0] == "molpt":
+                out.append((str(page.relative_to(DOCS)), words))
+    return out
+
+
+@pytest.mark.parametrize("page,words", _docs_molpt_commands(),
+                         ids=lambda x: x if isinstance(x, str) else " ".join(x[:2]))  # fmt: skip
+def test_docs_molpt_commands_exist(page, words):
+    """Every ``molpt ...`` line in the guides names a real subcommand and real options."""
+    import typer.main
+    from test_readme import test_readme_molpt_command_exists
+
+    from molpt.cli import app
+
+    test_readme_molpt_command_exists(words, typer.main.get_command(app))
