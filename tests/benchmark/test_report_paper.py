@@ -11,7 +11,13 @@ from scipy import stats
 
 from molpt.benchmark.grid import job_id
 from molpt.benchmark.published import parse_method, references_for
-from molpt.benchmark.readme import END, START, render_section, update_readme
+from molpt.benchmark.readme import (
+    END,
+    START,
+    START_SUMMARY,
+    render_section,
+    update_readme,
+)
 from molpt.benchmark.report import summarise, write_report
 from molpt.benchmark.store import ResultsStore
 
@@ -271,6 +277,41 @@ def test_readme_section_from_results_files(tmp_path):
     with pytest.raises(ValueError, match="results:start"):
         update_readme(readme, results, studies)
 
+
+
+def test_readme_summary_keeps_the_means_and_links_the_full_report(tmp_path):
+    """A README whose start marker asks for the summary gets, per study, the status line with
+    the link to its full report and the table of means; no gains, averages, figures or
+    reading; the studies not started are named; the marker survives a rerender."""
+    results = tmp_path / "benchmarks" / "results"
+    studies = tmp_path / "benchmarks" / "studies"
+    studies.mkdir(parents=True)
+    (studies / "paper_test.toml").write_text(STUDY)
+    (studies / "later.toml").write_text('name = "later"\nslice = 2\n')
+    root = results / "paper_test"
+    root.mkdir(parents=True)
+    _partial_study(root)
+    write_report(root)
+    full = render_section(results, tmp_path, studies)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{START_SUMMARY}\nstale text\n{END}\n")
+    text, changed = update_readme(readme, results, studies)
+    sec = text[text.index(START_SUMMARY):text.index(END)]
+    assert changed and "stale text" not in sec
+    assert '[report.md](benchmarks/results/paper_test/report.md "molpt benchmark' in sec
+    assert '[66.0 ± 1.0](benchmarks/results/paper_test/summary.csv "molpt benchmark' in sec
+    assert "| published (Hu et al. 2020, Table 1) | 65.8 | 70.1 |" in sec
+    assert "Planned, not started yet: `later`." in sec
+    for long_part in ("**Reading**", "Average over exactly", "![", "| study | slice |"):
+        assert long_part in full and long_part not in sec
+    assert len(sec.splitlines()) < len(full.splitlines()) / 2
+    readme.write_text(text)
+    assert update_readme(readme, results, studies)[1] is False
+    with pytest.raises(ValueError, match="detail must be one of"):
+        render_section(results, tmp_path, studies, detail="short")
+    readme.write_text(f"{START}\n{START_SUMMARY}\n{END}\n")  # two start markers
+    with pytest.raises(ValueError, match="exactly one"):
+        update_readme(readme, results, studies)
 
 
 def test_readme_reading_nests_what_is_known_to_differ(tmp_path):
