@@ -10,6 +10,7 @@ from molpt.cli import pretrain_cmd  # noqa: F401,E402
 from molpt.cli import finetune_cmds  # noqa: F401,E402
 from molpt.cli import embed_cmd  # noqa: F401,E402
 from molpt.cli import predict_cmd  # noqa: F401,E402
+from molpt.cli import probe_cmd  # noqa: F401,E402
 from molpt.cli import checkpoints_cmds  # noqa: F401,E402
 
 # isort: on

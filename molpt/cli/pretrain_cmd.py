@@ -111,6 +111,12 @@ def pretrain_cmd(
         help="Budget points kept as OUT/epochs/epoch_NNNN.pt: pow2 (1, 2, 4, 8, ...), none, "
         "or a list like 1,5,10.",
     ),  # fmt: skip
+    probe: str | None = typer.Option(
+        None, "--probe",
+        help="Comma-separated datasets (e.g. bbbp,bace,clintox,sider) for a linear probe of "
+        "the frozen encoder at epoch 0, at every kept epoch and at the last epoch reached "
+        "(scaffold split; stored in history.json).",
+    ),  # fmt: skip
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
 ) -> None:
     """Pretrain an encoder; writes OUT/checkpoint.pt and OUT/history.json every epoch."""
@@ -153,6 +159,7 @@ def pretrain_cmd(
         num_threads=num_threads,
         max_minutes=max_minutes,
         keep_epochs=keep_epochs,
+        probe=_names(probe),
     )
     from molpt.train.pretrain import keep_epoch
 
@@ -165,7 +172,7 @@ def pretrain_cmd(
     from molpt.train.checkpoint import load_checkpoint
 
     c = load_checkpoint(ckpt)
-    hist = c.get("history", [])
+    hist = [h for h in c.get("history", []) if "loss" in h]
     if hist:
         last = hist[-1]
         metric = c["objective"].get("metric", "acc")
@@ -173,6 +180,11 @@ def pretrain_cmd(
             f"epoch {last['epoch']}: loss {last['loss']:.4f}, {metric} "
             f"{last.get(metric, float('nan')):.4f}, {last['graphs_per_s']:,.0f} graphs/s"
         )
+    probes = [h for h in c.get("history", []) if "probe" in h]
+    if probes:
+        p = probes[-1]["probe"]
+        typer.echo(f"probe at epoch {probes[-1]['epoch']}: mean test {p['metric']} "
+                   f"{p['mean_test']:.4f} ({', '.join(p['datasets'])}, scaffold)")  # fmt: skip
     d = c.get("data", {})
     if d.get("excluded"):
         typer.echo(f"excluded {d['excluded']} molecules found in downstream valid/test sets")

@@ -113,8 +113,38 @@ def _pretrain_checkpoint(src: str | Path) -> tuple[Path, dict[str, Any]]:
     return path, ckpt
 
 
-def _card(name: str, ckpt: dict[str, Any], sha256: str, size: int) -> dict[str, Any]:
-    hist = ckpt["history"]
+#: Hu et al. 2020's self-supervised pretraining: 100 epochs over ZINC15's 2M molecules
+HU_GRAPH_PASSES = 100 * 2_000_000
+PROBES_JSON = "probes.json"
+
+
+def run_probes(path: Path) -> list[dict[str, Any]]:
+    """Probe records ``{"epoch", "probe"}`` kept beside a pretraining run (``probes.json``
+    in the run folder, written by ``molpt probe --run``), for ``checkpoint.pt`` or a kept
+    ``epochs/epoch_NNNN.pt``."""
+    for folder in (path.parent, path.parent.parent):
+        f = folder / PROBES_JSON
+        if f.is_file():
+            try:
+                return list(json.loads(f.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                log.warning("%s: unreadable (%s); ignored", f, exc)
+    return []
+
+
+def probe_curve(history: list[dict[str, Any]], extra: list[dict[str, Any]],
+                last_epoch: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One probe per epoch (<= ``last_epoch``), from the history first, then ``extra``."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for rec in list(extra) + list(history):  # the history's own probe wins
+        if "probe" in rec and int(rec["epoch"]) <= last_epoch:
+            by_epoch[int(rec["epoch"])] = {"epoch": int(rec["epoch"]), **rec["probe"]}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _card(name: str, ckpt: dict[str, Any], sha256: str, size: int,
+          source: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    hist = [h for h in ckpt["history"] if "loss" in h]
     metric = ckpt["objective"].get("metric")
     tc = ckpt.get("train_config", {})
     sessions = ckpt.get("sessions", [])
@@ -138,11 +168,23 @@ def _card(name: str, ckpt: dict[str, Any], sha256: str, size: int) -> dict[str, 
                         "seconds": h.get("seconds"), "graphs": h.get("graphs")}
                        for h in hist],  # fmt: skip
         "wall_time_s": float(sum(h.get("seconds", 0.0) for h in hist)),
+        "budget": _budget(hist),
+        "precision": ("bf16 autocast (Hu et al.: fp32)" if tc.get("bf16") else "fp32"),
+        "probe_curve": probe_curve(ckpt["history"], run_probes(source) if source else [],
+                                   int(ckpt["epoch"])),
         "devices": devices,
         "sessions": sessions,
         "molpt_version": ckpt.get("molpt_version"),
         "used_by": [],
     }
+
+
+def _budget(hist: list[dict[str, Any]]) -> dict[str, Any]:
+    graphs = int(sum(h.get("graphs") or 0 for h in hist))
+    seconds = float(sum(h.get("seconds") or 0.0 for h in hist))
+    return {"graphs_seen": graphs, "hu2020_graph_passes": HU_GRAPH_PASSES,
+            "fraction_of_hu2020": graphs / HU_GRAPH_PASSES,
+            "device_hours": seconds / 3600.0}  # fmt: skip
 
 
 def record_checkpoint(
@@ -167,7 +209,7 @@ def record_checkpoint(
     payload["record"] = {"name": PREFIX + name, "source": str(path)}
     save_checkpoint(folder / CHECKPOINT, payload)
     sha = file_sha256(folder / CHECKPOINT)
-    card = _card(name, ckpt, sha, (folder / CHECKPOINT).stat().st_size)
+    card = _card(name, ckpt, sha, (folder / CHECKPOINT).stat().st_size, path)
     card["used_by"] = used_by(sha, results_root)
     write_card(folder, card)
     return folder
@@ -210,9 +252,15 @@ def _loss_plot(card: dict[str, Any], path: Path) -> bool:
     from molpt.plotting import plot_loss_curve
 
     curve, name = card["loss_curve"], card["objective"]["name"]
+    probe: dict[str, list[tuple[int, float]]] = {}
+    for p in card.get("probe_curve") or []:
+        for ds, v in (p.get("datasets") or {}).items():
+            probe.setdefault(ds, []).append((p["epoch"], v["test"]))
+        probe.setdefault("mean", []).append((p["epoch"], p["mean_test"]))
     try:
         plot_loss_curve([c["epoch"] for c in curve], [c["loss"] for c in curve],
-                        f"{name} loss", PREFIX + card["name"], path)  # fmt: skip
+                        f"{name} loss", PREFIX + card["name"], path,
+                        probe=probe or None)  # fmt: skip
     except ImportError:  # no matplotlib: the card keeps its loss table
         return False
     return True
@@ -221,6 +269,44 @@ def _loss_plot(card: dict[str, Any], path: Path) -> bool:
 def _fmt_s(seconds: float) -> str:
     h, rem = divmod(int(round(seconds)), 3600)
     return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
+
+
+def _budget_rows(card: dict[str, Any]) -> list[str]:
+    b, corpus = card.get("budget"), card["corpus"]
+    rows = []
+    if b:
+        rows += [
+            f"| graphs seen | {b['graphs_seen']:,} graph passes = "
+            f"{100 * b['fraction_of_hu2020']:.2f}% of Hu et al.'s {b['hu2020_graph_passes']:,} "
+            "(100 epochs x 2M ZINC15) |",
+            f"| device-hours | {b['device_hours']:.2f} (sum of epoch times) |",
+        ]
+    if card.get("precision"):
+        rows.append(f"| precision | {card['precision']} |")
+    if corpus.get("exclude_downstream"):
+        rows.append(f"| leakage filter | {corpus.get('excluded', 0)} molecules removed: in the "
+                    f"valid/test parts of {', '.join(corpus['exclude_downstream'])} "
+                    f"({corpus.get('exclude_split')} split), matched by stereo-free InChIKey "
+                    f"block; {corpus.get('no_inchikey', 0)} kept without an InChIKey |")
+    return rows
+
+
+def _probe_lines(card: dict[str, Any]) -> list[str]:
+    curve = card.get("probe_curve") or []
+    if not curve:
+        return []
+    names = list(curve[0].get("datasets") or {})
+    metric = curve[0].get("metric", "roc_auc")
+    lines = ["", "## Linear probe while pretraining", "",
+             f"Frozen encoder, logistic regression on the scaffold split (test {metric}); "
+             "epoch 0 is the random initialisation.", "",
+             "| epoch | " + " | ".join(names) + " | mean |",
+             "|---|" + "---|" * (len(names) + 1)]  # fmt: skip
+    for p in curve:
+        ds = p.get("datasets") or {}
+        cells = [f"{ds[n]['test']:.4f}" if n in ds else "–" for n in names]
+        lines.append(f"| {p['epoch']} | " + " | ".join(cells) + f" | {p['mean_test']:.4f} |")
+    return lines
 
 
 def render_card(card: dict[str, Any], plot: bool) -> str:
@@ -239,6 +325,7 @@ def render_card(card: dict[str, Any], plot: bool) -> str:
         f"| corpus | {corpus.get('name')} ({corpus.get('num_graphs', '?')} molecules; sha256 "
         f"`{corpus.get('sha256')}`) |",
         f"| epochs | {card['epochs']} |",
+        *_budget_rows(card),
         f"| training | {json.dumps(card['train'])} |",
         f"| device(s) | {', '.join(card['devices']) or 'unknown'} |",
         f"| wall time | {_fmt_s(card['wall_time_s'])} (sum of epochs) |",
@@ -256,6 +343,7 @@ def render_card(card: dict[str, Any], plot: bool) -> str:
     for c in card["loss_curve"]:
         m = f"{c[metric]:.4f} | " if metric and metric in c else ("– | " if metric else "")
         lines.append(f"| {c['epoch']} | {c['loss']:.4f} | {m}{(c.get('seconds') or 0):.0f} |")
+    lines += _probe_lines(card)
     lines += ["", "## Used by", ""]
     if not card["used_by"]:
         lines.append("No study has fine-tuned from this file yet.")

@@ -17,6 +17,10 @@ from molpt.featurize.vocab import get_spec
 from molpt.nn.encoder import Encoder
 from molpt.utils import atomic_write_bytes
 
+#: a pretraining run folder: the running checkpoint and the folder of kept budget points
+CHECKPOINT_NAME = "checkpoint.pt"
+KEPT_DIR = "epochs"
+
 FORMAT = "molpt-checkpoint"
 FORMAT_VERSION = 1
 

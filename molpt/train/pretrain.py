@@ -36,6 +36,8 @@ from molpt.nn.encoder import Encoder
 from molpt.objectives import OBJECTIVES
 from molpt.objectives.base import Objective
 from molpt.train.checkpoint import (
+    CHECKPOINT_NAME,
+    KEPT_DIR,
     CheckpointError,
     check_featurizer,
     load_checkpoint,
@@ -43,11 +45,11 @@ from molpt.train.checkpoint import (
     save_checkpoint,
 )
 from molpt.train.device import autocast, device_name, resolve_device
+from molpt.train.probe import run_probe
 from molpt.utils import atomic_write_json, check_output_dir, file_sha256, seed_everything
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
 HISTORY_NAME = "history.json"
 PARTS = ("train", "valid", "test")
 
@@ -83,6 +85,10 @@ class PretrainConfig:
             ``OUT/epochs/epoch_NNNN.pt`` (no optimizer state; record them with
             ``molpt record-checkpoint``): ``pow2`` (epochs 1, 2, 4, 8, ...), ``none``, or a
             comma-separated list of epochs.  The last epoch reached is ``checkpoint.pt``.
+        probe: datasets for the linear probe (:mod:`molpt.train.probe`, scaffold split,
+            frozen encoder): run at epoch 0 (the random init; a history record
+            ``{"epoch": 0, "probe": ...}``), at every kept epoch and at the last epoch
+            reached; stored as ``probe`` in that epoch's history record.
         max_minutes: a time bound for this session: no epoch is started that would end
             after ``max_minutes`` (judged by the last epoch's time; at least one epoch
             runs); the checkpoint of the last finished epoch stays, and ``resume=True``
@@ -119,6 +125,7 @@ class PretrainConfig:
     num_threads: int | None = None
     max_minutes: float | None = None
     keep_epochs: str = "pow2"
+    probe: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -560,6 +567,11 @@ def _pretrain(
         # validate early (one-line errors before any data loading)
         check_featurizer(load_checkpoint(cfg.init), cfg.featurizer, cfg.init)
 
+    probe_sets = None
+    if cfg.probe and di.rank == 0:  # before the corpus: a wrong name fails at once
+        from molpt.train.probe import load_probe_sets
+
+        probe_sets = load_probe_sets(list(cfg.probe), cfg.featurizer, cfg.data_dir)
     data = prepare_data(cfg, graphs, progress=progress and di.rank == 0)
     sessions: list[dict[str, Any]] = []
     if resume_ckpt is not None:
@@ -580,6 +592,11 @@ def _pretrain(
         optimizer.load_state_dict(resume_ckpt["optimizer_state"])
         history = list(resume_ckpt.get("history", []))
         start_epoch = int(resume_ckpt["epoch"])
+
+    if probe_sets is not None and start_epoch == 0 and not any(h.get("epoch") == 0
+                                                               for h in history):  # fmt: skip
+        history.insert(0, {"epoch": 0, "probe": run_probe(objective.encoder, probe_sets,
+                                                            device)})  # fmt: skip
 
     gs = data.graphs
     if _fits_on_device(gs, device):
@@ -606,6 +623,8 @@ def _pretrain(
                             "with --resume to continue", cfg.max_minutes, epoch - 1,
                             cfg.epochs)  # fmt: skip
                 sessions[-1]["stopped_at_epoch"] = epoch - 1
+                if probe_sets is not None and history and "probe" not in history[-1]:
+                    history[-1]["probe"] = run_probe(objective.encoder, probe_sets, device)
                 _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch - 1,
                        history, sessions)  # fmt: skip
             break
@@ -678,6 +697,9 @@ def _pretrain(
         for k, v in zip(sorted(metric_sums), totals[2:], strict=True):
             record[k] = v / max(total_graphs, 1)
         history.append(record)
+        if probe_sets is not None and (keep_epoch(cfg.keep_epochs, epoch)
+                                       or epoch == cfg.epochs):  # fmt: skip
+            record["probe"] = run_probe(objective.encoder, probe_sets, device)
         if is_main:
             _write(
                 ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history, sessions
@@ -695,7 +717,6 @@ def _pretrain(
     return ckpt_path
 
 
-KEPT_DIR = "epochs"
 
 
 def keep_epoch(spec: str, epoch: int) -> bool:
@@ -784,7 +805,7 @@ def _write(
     }
     save_checkpoint(ckpt_path, payload)
     atomic_write_json(hist_path, history)
-    if keep_epoch(cfg.keep_epochs, epoch) and epoch == len(history) and history:
+    if keep_epoch(cfg.keep_epochs, epoch) and history and history[-1].get("epoch") == epoch:
         kept = {k: v for k, v in payload.items() if k != "optimizer_state"}
         kept["kept_epoch"] = epoch
         kept_path(ckpt_path.parent, epoch).parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ regularisation chosen on the valid part, and scored on valid and test:
 * regression: ``Ridge`` per task, ``alpha`` from :data:`ALPHA_GRID` by mean valid RMSE
   (targets standardised on the train part, scores in the original units).
 
-Features are PCA-whitened with the train part's mean and covariance (:func:`whiten`).  The embeddings of a
+Features are PCA-whitened with the train part's mean and covariance (:func:`whiten`).
+The embeddings of a
 dataset do not depend on the split or the seed, so one embedding pass serves every
 split × seed cell; the random-init twin of an encoder (the same architecture, initialised
 with ``torch.manual_seed(seed)``) is embedded once per seed.
@@ -47,6 +48,13 @@ C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 ALPHA_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 #: the four sets of Hu et al.'s Table 1 that this machine can fine-tune on
 DEFAULT_PROBE_SETS: tuple[str, ...] = ("bbbp", "bace", "clintox", "sider")
+
+
+def SPLIT_METHODS() -> list[str]:  # noqa: N802 (a constant computed on demand)
+    """The split methods a probe can use (the split registry's names)."""
+    from molpt.data.splits import SPLITS
+
+    return list(SPLITS.choices())
 
 
 @dataclass
@@ -297,7 +305,8 @@ def probe_checkpoint(
     resolved to its file by the caller: ``molpt.published.resolve.resolve_checkpoint``).
 
     Returns one row per encoder × dataset × split × seed with the keys ``checkpoint``,
-    ``encoder`` (``pretrained`` or ``random_init``; ``checkpoint`` is ``label`` if given), ``dataset``, ``split``, ``seed``,
+    ``encoder`` (``pretrained`` or ``random_init``; ``checkpoint`` is ``label`` if given),
+    ``dataset``, ``split``, ``seed``,
     ``valid``, ``test``, ``metric``, ``reg`` and ``seconds`` (that encoder's probe time).
     """
     from molpt.train.checkpoint import load_encoder
@@ -311,15 +320,79 @@ def probe_checkpoint(
     t0 = time.perf_counter()
     got = probe_encoder(encoder, sets, splits, seeds, device)
     dt = time.perf_counter() - t0
-    rows += [{"checkpoint": label or str(checkpoint), "encoder": "pretrained", **r, "seconds": dt}
-             for r in got]  # fmt: skip
+    name = label or str(checkpoint)
+    rows += [{"checkpoint": name, "encoder": "pretrained", **r, "seconds": dt} for r in got]
     if twin:
         t0 = time.perf_counter()
         got = probe_twin(dict(ckpt["encoder_config"]), sets, splits, seeds, device)
         dt = time.perf_counter() - t0
-        rows += [{"checkpoint": label or str(checkpoint), "encoder": "random_init", **r, "seconds": dt}
+        rows += [{"checkpoint": name, "encoder": "random_init", **r, "seconds": dt}
                  for r in got]  # fmt: skip
     return rows
+
+
+def run_probe(encoder: Encoder, sets, device: torch.device) -> dict[str, Any]:
+    """The linear probe of the encoder as it is now (scaffold split, seed 0): per dataset
+    valid/test score, the mean test score over the datasets and the seconds it took."""
+    t0 = time.perf_counter()
+    rows = probe_encoder(encoder, sets, ("scaffold",), (0,), device)
+    out: dict[str, Any] = {"split": "scaffold", "seed": 0, "metric": rows[0]["metric"]}
+    out["datasets"] = {r["dataset"]: {"valid": r["valid"], "test": r["test"]} for r in rows}
+    out["mean_test"] = float(np.mean([r["test"] for r in rows]))
+    out["seconds"] = time.perf_counter() - t0
+    log.info("probe: mean test %s %.4f over %s (%.0f s)", out["metric"], out["mean_test"],
+             ", ".join(out["datasets"]), out["seconds"])  # fmt: skip
+    return out
+
+
+def probe_run(
+    run_dir: str | Path,
+    datasets: Sequence[str] = DEFAULT_PROBE_SETS,
+    device: str | torch.device = "cpu",
+    data_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Probe a pretraining run's budget points after the fact; returns ``probes.json``.
+
+    For a run made without ``--probe``: epoch 0 (the random-init twin of the run's
+    architecture, seeded with the run's seed), every kept ``epochs/epoch_NNNN.pt`` and the
+    last epoch (``checkpoint.pt``) are probed exactly as ``pretrain --probe`` does
+    (scaffold split, seed 0), unless the run's history or ``probes.json`` already has that
+    epoch.  Results are appended to ``RUN/probes.json`` (written atomically after each
+    epoch), which ``molpt record-checkpoint`` reads into the model card.
+    """
+    import json
+
+    from molpt.train.checkpoint import CHECKPOINT_NAME, KEPT_DIR, load_checkpoint, load_encoder
+    from molpt.utils import atomic_write_json
+
+    run = Path(run_dir)
+    last = run / CHECKPOINT_NAME
+    if not last.is_file():
+        raise FileNotFoundError(f"{run}: no {CHECKPOINT_NAME} (not a pretraining run folder)")
+    ckpt = load_checkpoint(last)
+    out_path = run / "probes.json"
+    probes: list[dict[str, Any]] = (json.loads(out_path.read_text(encoding="utf-8"))
+                                    if out_path.is_file() else [])  # fmt: skip
+    have = {int(p["epoch"]) for p in probes} | {
+        int(h["epoch"]) for h in ckpt.get("history", []) if "probe" in h}
+    todo: list[tuple[int, Path | None]] = [(0, None)]
+    todo += [(int(f.stem.split("_")[-1]), f) for f in sorted((run / KEPT_DIR).glob("epoch_*.pt"))]
+    todo.append((int(ckpt["epoch"]), last))
+    sets = load_probe_sets(list(datasets), ckpt["featurizer"]["name"], data_dir)
+    device = torch.device(device)
+    for epoch, f in dict(todo).items():
+        if epoch in have:
+            continue
+        if f is None:
+            seed = int(ckpt.get("train_config", {}).get("seed", 0))
+            enc = random_twin(dict(ckpt["encoder_config"]), seed)
+        else:
+            enc, _ = load_encoder(f)
+        probes.append({"epoch": epoch, "probe": run_probe(enc.to(device), sets, device)})
+        probes.sort(key=lambda p: p["epoch"])
+        atomic_write_json(out_path, probes)
+        have.add(epoch)
+    return probes
 
 
 def summarise(rows: Sequence[dict[str, Any]]):
@@ -348,14 +421,17 @@ __all__ = [
     "C_GRID",
     "DEFAULT_PROBE_SETS",
     "ProbeSet",
+    "SPLIT_METHODS",
     "embed_graphs",
     "linear_probe",
     "load_probe_sets",
     "probe_checkpoint",
     "probe_embeddings",
     "probe_encoder",
+    "probe_run",
     "probe_twin",
     "random_twin",
+    "run_probe",
     "summarise",
     "whiten",
 ]
