@@ -137,7 +137,7 @@ def summarise() -> None:
         return
     f = pd.concat([pd.read_csv(p) for p in files], ignore_index=True)
     pre = f[f.kind == "pretrained"]
-    twin = f[f.kind == "random_init"].rename(columns={"test": "twin_test", "encoder": "twin"})
+    twin = f[f.kind == "random_init"].rename(columns={"test": "twin_test"})
     m = pre.merge(twin[["twin", "dataset", "split", "seed", "twin_test"]],
                   on=["twin", "dataset", "split", "seed"], how="left")  # fmt: skip
     m["gain"] = m["test"] - m["twin_test"]
@@ -172,6 +172,17 @@ def _report(g: pd.DataFrame, f: pd.DataFrame) -> None:
     ]
     for enc, row in wide.iterrows():
         cells = ["–" if pd.isna(v) else f"{100 * v:+.1f}" for v in row]
+        lines.append(f"| `{enc}` | " + " | ".join(cells) + " |")
+    lines += ["", "Mean test ROC-AUC x 100 over the four sets, encoder / its random-init twin:", "",
+              "| encoder | " + " | ".join(SPLITS) + " |", "|---|" + "---|" * len(SPLITS)]
+    for enc in wide.index:
+        cells = []
+        for sp in SPLITS:
+            if (enc, sp) in avg.index:
+                a = avg.loc[(enc, sp)]
+                cells.append(f"{100 * a.test:.1f} / {100 * a.twin_test:.1f}")
+            else:
+                cells.append("–")
         lines.append(f"| `{enc}` | " + " | ".join(cells) + " |")
     lines += ["", "## Per dataset (test ROC-AUC x 100, mean ± std over seeds; twin; gain)", "",
               "| encoder | dataset | split | encoder | twin | gain |", "|---|---|---|---|---|---|"]
