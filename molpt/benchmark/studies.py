@@ -114,11 +114,16 @@ class Study:
 
     @property
     def checkpoints(self) -> list[str]:
-        """``--checkpoint`` values: catalogue names as given, ``NAME=PATH`` made absolute."""
+        """``--checkpoint`` values: catalogue names and records (``NAME=molpt/<record>``) as
+        given, ``NAME=PATH`` made absolute."""
+        from molpt.published.catalogue import CATALOGUE
+        from molpt.published.records import is_record_name
+
         out = []
         for item in self.grid.get("checkpoints", []):
             name, sep, path = item.partition("=")
-            if sep and path and not Path(path).is_absolute():
+            named = is_record_name(path) or path in CATALOGUE
+            if sep and path and not named and not Path(path).is_absolute():
                 item = f"{name}={self.base_dir / path}"
             out.append(item)
         return out

@@ -53,9 +53,8 @@ def test_shipped_studies_are_valid_and_follow_hu_settings():
     assert load_study("hu2020_gin_none").checkpoints == []
     twin, fp32 = load_study("hu2020_gin_none_bf16"), load_study("hu2020_gin_none")
     assert twin.grid == fp32.grid and twin.profile == fp32.profile  # only precision differs
-    moses = load_study("hu2020_gin_moses")  # NAME=PATH relative to the repository root
-    assert all(Path(c.split("=", 1)[1]).is_absolute() for c in moses.checkpoints)
-    assert moses.checkpoints[0].startswith("attrmask_moses=" + str(STUDIES_DIR.parents[1]))
+    moses = load_study("hu2020_gin_moses")  # NAME=molpt/<record>: a record name, kept
+    assert moses.checkpoints[0] == "attrmask_moses=molpt/gin5x300_attrmask_moses"
 
 
 def test_study_errors(tmp_path):
@@ -236,3 +235,14 @@ def test_results_folder_by_path_or_study_name(tmp_path):
     assert results_folder("hu2020_gcn") == load_study("hu2020_gcn").results_dir
     assert results_folder("not_a_study") == STUDIES_DIR.parent / "results" / "not_a_study"
     assert results_folder("some/where") == Path("some/where")  # a path, even if absent
+
+
+def test_study_checkpoints_keep_record_and_catalogue_names(tmp_path):
+    """``NAME=molpt/<record>`` and ``NAME=<catalogue name>`` stay names; ``NAME=PATH`` is made
+    absolute against the study's base folder."""
+    p = tmp_path / "s.toml"
+    text = ('[grid]\ncheckpoints = ["a=molpt/gin_e1", "b=hu2020/gcn_supervised", '
+            '"c=runs/x.pt"]\n')  # fmt: skip
+    st = parse_study(text, p)
+    assert st.checkpoints[:2] == ["a=molpt/gin_e1", "b=hu2020/gcn_supervised"]
+    assert st.checkpoints[2] == f"c={tmp_path / 'runs/x.pt'}"
