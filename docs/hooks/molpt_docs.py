@@ -141,7 +141,20 @@ def results_markdown() -> str:
         "files at build time; each study's full report is a page of its own (left). How to run "
         "or continue a study: [Studies and merging rows](../how-to/studies.md).", "",
         body.split("\n", 1)[1].rsplit("\n", 1)[0],  # without the marker comments' lines
+        *_other_reports(),
     ])  # fmt: skip
+
+
+def _other_reports() -> list[str]:
+    """Results folders that are not fine-tuning grids (no results.csv), e.g. the split probe
+    study: named here with their report's title; each report is a page of its own."""
+    out = []
+    for d in study_folders():
+        if (d / "results.csv").is_file():
+            continue
+        first = (d / "report.md").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        out.append(f"- `{d.name}`: {first}")
+    return ["", "## Other studies", "", *out] if out else []
 
 
 # ---------------------------------------------------------------------------- MkDocs events
