@@ -22,6 +22,36 @@ Best-epoch selection: ``fit`` splits the training data once (``split``: ``scaffo
 best epoch is kept (regression: its validation residuals are the conformal calibration set).
 There is no test part: hold out your own test data (``cross_val_score``, ``train_test_split``).
 
+The parameters of ``MolptClassifier`` and ``MolptRegressor``, first ``molpt finetune``'s
+options under the same names and defaults:
+
+* ``checkpoint``: a pretrained checkpoint file or published encoder name (``molpt
+  checkpoints``); None = no pretraining (``encoder``, ``num_layers``, ``hidden_dim`` then
+  shape the model).
+* ``featurizer``: None = the checkpoint's, or ``basic``.
+* ``strategy`` (``full``, ``linear``, ``two-stage``), ``stage1_epochs``, ``epochs``,
+  ``batch_size``, ``lr``, ``weight_decay``, ``dropout``, ``bf16``, ``device``: as in
+  ``molpt finetune``.
+
+then the estimator's own:
+
+* ``split`` (``scaffold`` or ``random``) and ``validation_fraction`` (0.1): the internal
+  validation part described above.
+* ``n_models``: an ensemble of this many seeds (``random_state``, +1, ...), trained as one
+  fused group; predictions are their mean, ``return_std`` gives their spread.
+* ``random_state``: seeds the split, the initialisation and the batch order (None = drawn
+  from numpy's global generator).
+* ``model_dir``: also keep the model folders on disk as ``model_dir/model_<k>`` (for
+  ``molpt predict --model``); None = a temporary folder removed at the end of ``fit``.
+* ``checkpoint_dir``: where published encoders are looked up; ``verbose``: the fine-tuning
+  progress bar.
+
+Fitted attributes: ``model_files_`` (per member, its model folder's files: name -> bytes),
+``model_dirs_`` (the folders under ``model_dir``, else None), ``task_names_``, ``n_tasks_``,
+``featurizer_``, ``fit_results_`` (per member: seed, best epoch, best validation score,
+sizes) and, for the classifier, ``classes_``.  ``n_features_in_`` is not set: the input is
+strings, not a feature matrix.
+
 Fitted state lives in memory: ``model_files_`` holds each model folder's bytes (manifest,
 weights, training fingerprints), so a pickled fitted estimator predicts exactly as before
 wherever it is unpickled; ``model_dir`` additionally keeps the folders on disk for
@@ -35,7 +65,6 @@ wherever it is unpickled; ``model_dir`` additionally keeps the folders on disk f
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import tempfile
 import warnings
@@ -54,8 +83,6 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils.validation import check_is_fitted
-
-log = logging.getLogger(__name__)
 
 #: split methods of the internal validation split
 SPLITS = ("scaffold", "random")
@@ -226,31 +253,7 @@ class MolptEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstim
 class _MolptFinetuned(BaseEstimator):
     """What the classifier and the regressor share: fit = fine-tune, predict = Predictor.
 
-    Parameters (``molpt finetune``'s options, same names and defaults):
-        checkpoint: a pretrained checkpoint file or published encoder name (``molpt
-            checkpoints``); None = no pretraining (``encoder``, ``num_layers``,
-            ``hidden_dim`` then shape the model).
-        featurizer: None = the checkpoint's, or ``basic``.
-        strategy: ``full``, ``linear`` or ``two-stage``; stage1_epochs: two-stage's head-only
-            epochs.
-        epochs, batch_size, lr, weight_decay, dropout, bf16, device: as in ``molpt finetune``.
-
-    Parameters of the estimator:
-        split: ``scaffold`` or ``random``: how the validation part is cut from the training
-            data; validation_fraction: its share (default 0.1).  The best epoch on it is kept.
-        n_models: an ensemble of this many seeds (``random_state``, +1, ...), trained as one
-            fused group; predictions are their mean, ``return_std`` their spread.
-        random_state: seeds the split (random), the initialisation and batch order; None =
-            drawn from numpy's global generator.
-        model_dir: also keep the model folders on disk as ``model_dir/model_<k>`` (usable by
-            ``molpt predict --model``); None = a temporary folder removed after ``fit``.
-        checkpoint_dir: where published encoders are looked up.
-        verbose: show the fine-tuning progress bar.
-
-    Fitted attributes:
-        model_files_: per member, its model folder's files (name -> bytes); model_dirs_: the
-        folders under ``model_dir`` (None without it); task_names_, n_tasks_; featurizer_;
-        fit_results_: per member, its best epoch, best validation score and sizes.
+    The parameters and fitted attributes are listed in the module docstring.
     """
 
     _task_type = ""
@@ -467,8 +470,7 @@ class MolptClassifier(ClassifierMixin, _MolptFinetuned):
     ``classes_`` is a list of ``[0, 1]`` per task, ``predict`` returns (n_samples, n_tasks)
     0/1 and ``predict_proba`` (n_samples, n_tasks) probabilities of class 1.  The
     probability is the ensemble members' mean; ``return_std=True`` adds their standard
-    deviation.  The parameters are described in the module docstring and
-    :class:`molpt.sklearn._MolptFinetuned`.
+    deviation.  The parameters are described in the module docstring.
     """
 
     _task_type = "classification"
@@ -527,8 +529,7 @@ class MolptRegressor(RegressorMixin, _MolptFinetuned):
     ``y`` 1-D -> ``predict`` returns (n_samples,); 2-D (one column per task, NaN = missing)
     -> (n_samples, n_tasks).  ``predict(X, return_std=True)`` adds the ensemble members'
     standard deviation; :meth:`predict_interval` gives split-conformal intervals.  The
-    parameters are described in the module docstring and
-    :class:`molpt.sklearn._MolptFinetuned`.
+    parameters are described in the module docstring.
     """
 
     _task_type = "regression"
