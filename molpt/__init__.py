@@ -37,4 +37,19 @@ def load_model(path, device: str = "cpu", dataset=None, method=None, where=None)
     return _load_model(path, device=device, dataset=dataset, method=method, where=where)
 
 
-__all__ = ["__version__", "import_checkpoint", "load", "load_model"]
+#: the scikit-learn estimators (``molpt.sklearn``), imported on first use so that
+#: ``import molpt`` does not import scikit-learn
+_SKLEARN = ("MolptClassifier", "MolptEmbedder", "MolptRegressor")
+
+
+def __getattr__(name: str):
+    """``molpt.MolptClassifier`` etc.: the estimators of :mod:`molpt.sklearn`, lazily."""
+    if name in _SKLEARN:
+        from molpt import sklearn as _sk
+
+        return getattr(_sk, name)
+    raise AttributeError(f"module 'molpt' has no attribute {name!r}")
+
+
+__all__ = ["MolptClassifier", "MolptEmbedder", "MolptRegressor", "__version__",
+           "import_checkpoint", "load", "load_model"]  # fmt: skip

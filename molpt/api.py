@@ -68,25 +68,44 @@ class PretrainedEncoder:
             on_invalid: ``raise`` (InvalidSmilesError naming the first bad row) or ``nan``
                 (that row is all-NaN; the report is in ``self.last_report``).
         """
-        if on_invalid not in ("raise", "nan"):
-            raise ValueError("on_invalid must be 'raise' or 'nan'")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        smiles = list(smiles)
-        graphs, report = featurize_many(smiles, self.featurizer)
-        self.last_report = report
-        if report.failed and on_invalid == "raise":
-            f = report.failed[0]
-            raise InvalidSmilesError(f.smiles, f"row {f.row}: {f.reason}")
-        out = torch.full((len(smiles), self.dim), float("nan"))
-        if len(graphs):
-            g = graphs.to(self.device)
-            chunks = []
-            for b in g.iter_batches(batch_size):
-                h = self.encoder(b)
-                chunks.append(self.pool(h, b.batch, b.num_graphs).float().cpu())
-            out[graphs.rows] = torch.cat(chunks)
+        out, self.last_report = embed_smiles(self.encoder, self.pool, self.featurizer,
+                                             smiles, self.device, batch_size, on_invalid)
         return out
+
+
+@torch.no_grad()
+def embed_smiles(
+    encoder: torch.nn.Module,
+    pool: torch.nn.Module,
+    featurizer: str,
+    smiles: Sequence[str],
+    device: torch.device,
+    batch_size: int = 512,
+    on_invalid: str = "raise",
+) -> tuple[torch.Tensor, FeaturizeReport]:
+    """Pooled graph embeddings (len(smiles), encoder.out_dim) on the CPU, and the report.
+
+    ``encoder`` and ``pool`` must already be on ``device`` and in eval mode.  ``on_invalid``:
+    ``raise`` (InvalidSmilesError naming the first bad row) or ``nan`` (an all-NaN row).
+    """
+    if on_invalid not in ("raise", "nan"):
+        raise ValueError("on_invalid must be 'raise' or 'nan'")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    smiles = list(smiles)
+    graphs, report = featurize_many(smiles, featurizer)
+    if report.failed and on_invalid == "raise":
+        f = report.failed[0]
+        raise InvalidSmilesError(f.smiles, f"row {f.row}: {f.reason}")
+    out = torch.full((len(smiles), int(encoder.out_dim)), float("nan"))
+    if len(graphs):
+        g = graphs.to(device)
+        chunks = []
+        for b in g.iter_batches(batch_size):
+            h = encoder(b)
+            chunks.append(pool(h, b.batch, b.num_graphs).float().cpu())
+        out[graphs.rows] = torch.cat(chunks)
+    return out, report
 
 
 def load(

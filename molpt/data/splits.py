@@ -299,9 +299,14 @@ def split(
 ) -> Split:
     """Split ``smiles`` (valid molecules) with ``method``; returns (train, valid, test) indices.
 
-    The three arrays are sorted, disjoint and together cover ``range(len(smiles))``.
+    The three arrays are sorted, disjoint and together cover ``range(len(smiles))``.  With a
+    test share of 0 the test part is empty: what a method's rounding would leave there
+    (e.g. the last molecule of ``random``) joins the train part.
     """
-    return SPLITS.get(method)(list(smiles), seed, tuple(frac))
+    tr, va, te = SPLITS.get(method)(list(smiles), seed, tuple(frac))
+    if len(te) and float(frac[2]) == 0:
+        tr, te = np.sort(np.concatenate([tr, te])), te[:0]
+    return tr, va, te
 
 
 def scaffold_overlap(

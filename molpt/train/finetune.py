@@ -102,6 +102,9 @@ class FinetuneConfig:
     featurizer: str = "basic"
     split: str = "scaffold"
     split_seed: int = 0
+    #: train / valid / test shares of the split; a test share of 0 leaves no test part
+    #: (the scikit-learn estimators select the best epoch on valid and need no test part)
+    split_frac: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     strategy: str = "full"
     epochs: int = 100
@@ -160,6 +163,11 @@ class FinetuneConfig:
             raise ValueError(f"beta must be in (0, 1), got {self.beta}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be positive, got {self.limit}")
+        frac = tuple(float(f) for f in self.split_frac)
+        if len(frac) != 3 or min(frac) < 0 or not np.isclose(sum(frac), 1.0) or \
+                frac[0] <= 0 or frac[1] <= 0:  # fmt: skip
+            raise ValueError("split_frac must be three shares (train, valid, test) summing "
+                             f"to 1 with train and valid above 0, got {self.split_frac}")
 
     @property
     def stage1(self) -> int:
@@ -274,7 +282,8 @@ def class_balanced_weights(y: torch.Tensor, beta: float = 0.9999) -> torch.Tenso
 #: FinetuneConfig fields that every run of a fused group must share (they differ only in
 #: seed, split_seed, checkpoint and out)
 GROUP_FIELDS = (
-    "dataset", "csv", "smiles_col", "tasks", "task_type", "featurizer", "split", "strategy",
+    "dataset", "csv", "smiles_col", "tasks", "task_type", "featurizer", "split", "split_frac",
+    "strategy",
     "epochs", "batch_size", "lr", "weight_decay", "dropout", "encoder", "num_layers",
     "hidden_dim", "jk", "pooling", "device", "data_dir", "limit", "beta", "stage1_epochs",
     "bf16", "eval_batch_size", "matmul",
@@ -309,19 +318,20 @@ class _Run:
         self.cfg = cfg
         self.ds = ds
         self.split_cache = split_cache
-        self.split_key = (cfg.split, cfg.split_seed)
+        frac = tuple(float(f) for f in cfg.split_frac)
+        self.split_key = (cfg.split, cfg.split_seed, frac)
         #: the best-valid weights (an ordinary GraphModel state dict on the CPU), kept
         #: when the run saves its model
         self.best_state: dict[str, torch.Tensor] | None = None
         name = ds.spec.name
         graphs: GraphSet = ds.graphs
         y_all = graphs.y
-        key = (cfg.split, cfg.split_seed)
+        key = self.split_key
         if key not in split_cache:
-            split_cache[key] = split_fn(graphs.smiles, cfg.split, seed=cfg.split_seed)
+            split_cache[key] = split_fn(graphs.smiles, cfg.split, seed=cfg.split_seed, frac=frac)
         tr, va, te = split_cache[key]
         for part, idx in (("train", tr), ("valid", va), ("test", te)):
-            if len(idx) == 0:
+            if len(idx) == 0 and not (part == "test" and frac[2] == 0):
                 raise ValueError(
                     f"{name}: the {part} part of the {cfg.split} split is empty "
                     f"({len(graphs)} molecules is too few)"

@@ -93,3 +93,21 @@ def test_tiny_random_split_and_bad_inputs():
     with pytest.raises(ValueError, match="invalid SMILES"):
         split(["C1CC"], "scaffold")
     assert set(SPLITS.choices()) == set(METHODS)
+
+
+@pytest.mark.parametrize("method", sorted(SPLITS.choices()))
+def test_zero_test_share_leaves_no_test_part(method):
+    """(0.9, 0.1, 0): what rounding would leave in test joins train (sklearn's fit split)."""
+    smiles = ["c1ccccc1" + "C" * (i % 7) + "O" * (i % 3) for i in range(23)] + ["CCO", "CC"]
+    tr, va, te = split(smiles, method, seed=1, frac=(0.9, 0.1, 0.0))
+    assert len(te) == 0
+    assert np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(25))
+
+
+def test_finetune_config_checks_split_frac():
+    from molpt.train.finetune import FinetuneConfig
+
+    FinetuneConfig(dataset="bbbp", split_frac=(0.9, 0.1, 0.0)).validate()
+    for bad in [(0.9, 0.0, 0.1), (0.5, 0.1, 0.1), (1.0, 0.1, -0.1)]:
+        with pytest.raises(ValueError, match="split_frac"):
+            FinetuneConfig(dataset="bbbp", split_frac=bad).validate()
