@@ -57,7 +57,8 @@ def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     s = pd.read_csv(summary)
     r = pd.read_csv(results, dtype={"checkpoint_sha256": str})
-    sha_of = r.dropna(subset=["checkpoint_sha256"]).groupby("method")["checkpoint_sha256"].first()
+    have = r.dropna(subset=["checkpoint_sha256"])
+    sha_of = have.groupby("method")["checkpoint_sha256"].first()
     out = []
     for method, g in s[s.method != "none"].groupby("method"):
         sha = str(sha_of.get(method, ""))
