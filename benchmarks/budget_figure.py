@@ -67,7 +67,8 @@ def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
             continue
         out.append({"method": method, "record": hit.iloc[0].record,
                     "graph_passes": hit.iloc[0].graph_passes,
-                    "objective": hit.iloc[0].objective, "gain": 100 * g["gain"].mean()})  # fmt: skip
+                    "objective": hit.iloc[0].objective,
+                    "gain": 100 * g["gain"].mean()})  # fmt: skip
     return pd.DataFrame(out)
 
 
