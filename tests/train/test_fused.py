@@ -75,8 +75,8 @@ def test_group_equals_runs_one_by_one(
 
     orig = splits.split
 
-    def uneven(smiles, method, seed=0):  # runs whose training parts differ in size
-        tr, va, te = orig(smiles, method, seed=seed)
+    def uneven(smiles, method, seed=0, frac=(0.8, 0.1, 0.1)):  # training parts differ in size
+        tr, va, te = orig(smiles, method, seed=seed, frac=frac)
         return tr[: len(tr) - 40 * seed], va, te
 
     monkeypatch.setattr(splits, "split", uneven)
