@@ -204,9 +204,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.summarise_only:
         summarise()
         return
-    lo, _, hi = a.seeds.partition("-")
-    seeds = list(range(int(lo), int(hi or lo) + 1))
-    run(a.only, seeds, a.max_minutes)
+    from molpt.benchmark.grid import parse_seeds
+
+    run(a.only, parse_seeds(a.seeds) or [0], a.max_minutes)
 
 
 if __name__ == "__main__":

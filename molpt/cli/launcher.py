@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _, env = decision
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "molpt", *args], env)
+        # -P: the working folder is not put on sys.path, so a folder named molpt there (a
+        # clone of this repository, say) cannot shadow the installed package
+        os.execve(sys.executable, [sys.executable, "-P", "-m", "molpt", *args], env)
     from molpt.cli.commands import main as cli_main
 
     cli_main()

@@ -10,26 +10,6 @@ from molpt.cli.published_args import checkpoint_dir_option, resolve_checkpoint_a
 from molpt.cli.typer_app import UserError, app, one_line_errors
 
 
-def _names(value: str) -> list[str]:
-    return [s.strip() for s in value.split(",") if s.strip()]
-
-
-def _seeds(value: str) -> list[int]:
-    """``0-9`` or ``0,1,2`` -> a list of seeds."""
-    out: list[int] = []
-    try:
-        for part in _names(value):
-            lo, sep, hi = part.partition("-")
-            out += list(range(int(lo), int(hi) + 1)) if sep else [int(part)]
-    except ValueError:
-        raise UserError(
-            f"--seeds: expected a list like 0,1,2 or a range like 0-9, got {value!r}"
-        ) from None
-    if not out:
-        raise UserError("--seeds: no seed given")
-    return out
-
-
 @app.command("probe")
 @one_line_errors
 def probe_cmd(
@@ -69,19 +49,24 @@ def probe_cmd(
     test ROC-AUC (RMSE) for the encoder and its random-init twin, and the gain."""
     import torch
 
+    from molpt.benchmark.grid import parse_list, parse_seeds
+    from molpt.data.splits import SPLITS
     from molpt.train.device import resolve_device
-    from molpt.train.probe import SPLIT_METHODS, probe_checkpoint, probe_run, summarise
+    from molpt.train.probe import probe_checkpoint, probe_run, summarise
     from molpt.utils import atomic_output, check_output_file
 
     if num_threads:
         torch.set_num_threads(num_threads)
-    names, split_list, seed_list = _names(datasets), _names(splits), _seeds(seeds)
+    names, split_list = parse_list(datasets), parse_list(splits) or []
+    seed_list = parse_seeds(seeds)  # "0-9" / "0,1,2"; a malformed value -> one-line error
     if not names:
         raise UserError("--datasets: no dataset given")
+    if not seed_list:
+        raise UserError("--seeds: no seed given")
     for sp in split_list:
-        if sp not in SPLIT_METHODS():
+        if sp not in SPLITS.choices():
             raise UserError(f"--splits: unknown split {sp!r}; choose from "
-                            f"{', '.join(SPLIT_METHODS())}")  # fmt: skip
+                            f"{', '.join(SPLITS.choices())}")  # fmt: skip
     if out is not None:
         check_output_file(out, "--out")
     dev = resolve_device(device)

@@ -50,13 +50,6 @@ ALPHA_GRID: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 DEFAULT_PROBE_SETS: tuple[str, ...] = ("bbbp", "bace", "clintox", "sider")
 
 
-def SPLIT_METHODS() -> list[str]:  # noqa: N802 (a constant computed on demand)
-    """The split methods a probe can use (the split registry's names)."""
-    from molpt.data.splits import SPLITS
-
-    return list(SPLITS.choices())
-
-
 @dataclass
 class ProbeSet:
     """One dataset ready to probe: featurized graphs, labels (NaN = missing), task type."""
@@ -421,7 +414,6 @@ __all__ = [
     "C_GRID",
     "DEFAULT_PROBE_SETS",
     "ProbeSet",
-    "SPLIT_METHODS",
     "embed_graphs",
     "linear_probe",
     "load_probe_sets",
