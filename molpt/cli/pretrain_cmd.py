@@ -106,6 +106,11 @@ def pretrain_cmd(
         help="Bound this session: start no epoch that would end after M minutes (at least "
         "one runs); continue later with --resume.",
     ),  # fmt: skip
+    save_every_minutes: float = typer.Option(
+        10.0, "--save-every-minutes", min=0,
+        help="Save the unfinished epoch to OUT/partial.pt every M minutes (0: only when "
+        "interrupted by Ctrl-C or SIGTERM); --resume continues from it mid-epoch.",
+    ),  # fmt: skip
     keep_epochs: str = typer.Option(
         "pow2", "--keep-epochs",
         help="Budget points kept as OUT/epochs/epoch_NNNN.pt: pow2 (1, 2, 4, 8, ...), none, "
@@ -158,6 +163,7 @@ def pretrain_cmd(
         options=_parse_options(option),
         num_threads=num_threads,
         max_minutes=max_minutes,
+        save_every_minutes=save_every_minutes,
         keep_epochs=keep_epochs,
         probe=_names(probe),
     )

@@ -110,6 +110,9 @@ def _pretrain_checkpoint(src: str | Path) -> tuple[Path, dict[str, Any]]:
     if ckpt.get("kind") != "pretrain" or not ckpt.get("history"):
         raise RecordError(f"{path}: not a molpt pretraining checkpoint with a loss history "
                           "(record the output of `molpt pretrain`)")  # fmt: skip
+    if "partial" in ckpt:
+        raise RecordError(f"{path}: the state of an unfinished epoch; record a finished one "
+                          "(checkpoint.pt or epochs/epoch_NNNN.pt)")  # fmt: skip
     return path, ckpt
 
 

@@ -20,6 +20,8 @@ from molpt.utils import atomic_write_bytes
 #: a pretraining run folder: the running checkpoint and the folder of kept budget points
 CHECKPOINT_NAME = "checkpoint.pt"
 KEPT_DIR = "epochs"
+#: the state of an unfinished epoch (written every few minutes and on SIGINT/SIGTERM)
+PARTIAL_NAME = "partial.pt"
 
 FORMAT = "molpt-checkpoint"
 FORMAT_VERSION = 1

@@ -3,12 +3,17 @@
 ``pretrain(PretrainConfig(...))`` loads (or receives) the molecules, optionally keeps only
 one part of a split (self-pretraining) and removes molecules that leak into downstream
 valid/test sets, builds encoder + objective, and trains with Adam.  After every epoch it
-writes ``OUT/checkpoint.pt`` (atomic) and ``OUT/history.json``.
+writes ``OUT/checkpoint.pt`` (atomic) and ``OUT/history.json``.  Within an epoch it writes
+``OUT/partial.pt`` every ``save_every_minutes`` and when SIGINT/SIGTERM asks it to stop, so a
+killed or interrupted run loses at most those minutes; ``resume=True`` continues from the
+newer of the two (mid-epoch from the next batch, bit-identical to an uninterrupted run on
+CPU).
 
 Reproducibility: the batch order, the objective's random choices and the global torch RNG
 (dropout) are re-seeded at the start of every epoch from ``(seed, epoch, rank)``, so a run
 resumed from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run
-(bit-identical weights on CPU), in one process or under DDP.
+(bit-identical weights on CPU), in one process or under DDP.  A mid-epoch state also holds
+the generators' states after its last step and the epoch's running sums.
 
 DDP: under ``torchrun`` (``WORLD_SIZE`` > 1) every rank takes its shard of each epoch's
 permutation (identical on all ranks), the objective is wrapped in DistributedDataParallel
@@ -38,6 +43,7 @@ from molpt.objectives.base import Objective
 from molpt.train.checkpoint import (
     CHECKPOINT_NAME,
     KEPT_DIR,
+    PARTIAL_NAME,
     CheckpointError,
     check_featurizer,
     load_checkpoint,
@@ -93,6 +99,9 @@ class PretrainConfig:
             after ``max_minutes`` (judged by the last epoch's time; at least one epoch
             runs); the checkpoint of the last finished epoch stays, and ``resume=True``
             continues (so a long pretraining runs in bounded sessions).
+        save_every_minutes: write the unfinished epoch's state to ``OUT/partial.pt`` every
+            this many minutes (0: only on SIGINT/SIGTERM); ``resume=True`` continues from it
+            mid-epoch.  Single-process runs only (under DDP a run resumes from epochs).
     """
 
     objective: str
@@ -126,6 +135,7 @@ class PretrainConfig:
     max_minutes: float | None = None
     keep_epochs: str = "pow2"
     probe: list[str] = field(default_factory=list)
+    save_every_minutes: float = 10.0
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -543,23 +553,24 @@ def _pretrain(
     out = Path(cfg.out)
     ckpt_path, hist_path = out / CHECKPOINT_NAME, out / HISTORY_NAME
 
+    partial_path = out / PARTIAL_NAME
     resume_ckpt: dict[str, Any] | None = None
     if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint to continue at {ckpt_path}")
-        resume_ckpt = load_checkpoint(ckpt_path)
-        check_featurizer(resume_ckpt, cfg.featurizer, ckpt_path)
+        resume_ckpt = _resume_state(ckpt_path, partial_path)
+        src = partial_path if "partial" in resume_ckpt else ckpt_path
+        check_featurizer(resume_ckpt, cfg.featurizer, src)
         if resume_ckpt.get("kind") != "pretrain" or "optimizer_state" not in resume_ckpt:
-            raise CheckpointError(f"{ckpt_path} is not a resumable pretraining checkpoint")
+            raise CheckpointError(f"{src} is not a resumable pretraining checkpoint")
         done = resume_ckpt["objective"]["name"]
         if done != cfg.objective:
             raise CheckpointError(
-                f"{ckpt_path} was pretrained with objective {done!r}, not {cfg.objective!r}"
+                f"{src} was pretrained with objective {done!r}, not {cfg.objective!r}"
             )
-        check_resume(resume_ckpt, cfg, ckpt_path)
-    elif ckpt_path.exists():
+        check_resume(resume_ckpt, cfg, src)
+    elif ckpt_path.exists() or partial_path.exists():
         raise ValueError(
-            f"{ckpt_path} already exists; pass --resume to continue it or choose another --out"
+            f"{ckpt_path if ckpt_path.exists() else partial_path} already exists; pass --resume "
+            "to continue it or choose another --out"
         )
     if di.rank == 0:
         check_output_dir(out, "--out")
@@ -592,6 +603,8 @@ def _pretrain(
         optimizer.load_state_dict(resume_ckpt["optimizer_state"])
         history = list(resume_ckpt.get("history", []))
         start_epoch = int(resume_ckpt["epoch"])
+    # the unfinished epoch start_epoch + 1 to continue mid-way (None: start it afresh)
+    mid: dict[str, Any] | None = (resume_ckpt or {}).get("partial")
 
     if probe_sets is not None and start_epoch == 0 and not any(h.get("epoch") == 0
                                                                for h in history):  # fmt: skip
@@ -613,110 +626,154 @@ def _pretrain(
     per_rank_bs = math.ceil(cfg.batch_size / di.world_size)
     is_main = di.rank == 0
 
+    # mid-epoch saves need every rank's generator states: single-process runs only
+    save_s = (cfg.save_every_minutes or 0) * 60 if not di.enabled else 0.0
+    stop = _StopRequest(enabled=not di.enabled)
     session_t0 = time.perf_counter()
     last_epoch_s = 0.0
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        if epoch > start_epoch + 1 and _out_of_time(cfg.max_minutes, session_t0,
-                                                     last_epoch_s, di, device):  # fmt: skip
-            if is_main:
-                log.warning("stopped after --max-minutes %g: %d of %d epochs done; rerun "
-                            "with --resume to continue", cfg.max_minutes, epoch - 1,
-                            cfg.epochs)  # fmt: skip
-                sessions[-1]["stopped_at_epoch"] = epoch - 1
-                if probe_sets is not None and history and "probe" not in history[-1]:
-                    history[-1]["probe"] = run_probe(objective.encoder, probe_sets, device)
-                _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch - 1,
-                       history, sessions)  # fmt: skip
-            break
-        order_gen.manual_seed(_seed_for(cfg.seed, epoch, 0))
-        obj_gen.manual_seed(_seed_for(cfg.seed, epoch, 1 + di.rank))
-        torch.manual_seed(_seed_for(cfg.seed, epoch, 1000 + di.rank))
-        perm = torch.randperm(n, generator=order_gen)
-        if di.enabled:
-            perm = perm[: n - n % di.world_size][di.rank :: di.world_size]
-        steps = math.ceil(perm.numel() / per_rank_bs)
-        model.train()
-        bar = None
-        if progress and is_main:
-            from tqdm.auto import tqdm
+    with stop:
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            if stop.requested and is_main:  # asked to stop between epochs: nothing unfinished
+                log.warning("stopped by %s after epoch %d of %d; rerun with --resume to continue",
+                            stop.signal_name, epoch - 1, cfg.epochs)  # fmt: skip
+                stop.exit()
+            if epoch > start_epoch + 1 and _out_of_time(cfg.max_minutes, session_t0,
+                                                         last_epoch_s, di, device):  # fmt: skip
+                if is_main:
+                    log.warning("stopped after --max-minutes %g: %d of %d epochs done; rerun "
+                                "with --resume to continue", cfg.max_minutes, epoch - 1,
+                                cfg.epochs)  # fmt: skip
+                    sessions[-1]["stopped_at_epoch"] = epoch - 1
+                    if probe_sets is not None and history and "probe" not in history[-1]:
+                        history[-1]["probe"] = run_probe(objective.encoder, probe_sets, device)
+                    _write(ckpt_path, hist_path, cfg, objective, optimizer, data, epoch - 1,
+                           history, sessions)  # fmt: skip
+                break
+            order_gen.manual_seed(_seed_for(cfg.seed, epoch, 0))
+            obj_gen.manual_seed(_seed_for(cfg.seed, epoch, 1 + di.rank))
+            torch.manual_seed(_seed_for(cfg.seed, epoch, 1000 + di.rank))
+            perm = torch.randperm(n, generator=order_gen)
+            if di.enabled:
+                perm = perm[: n - n % di.world_size][di.rank :: di.world_size]
+            steps = math.ceil(perm.numel() / per_rank_bs)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            metric_sums: dict[str, torch.Tensor] = {}
+            seen, start_step, seconds_before = 0, 0, 0.0
+            if mid is not None:  # continue the unfinished epoch after its last saved step
+                start_step, seen = int(mid["step"]), int(mid["seen"])
+                seconds_before = float(mid["seconds"])
+                loss_sum += mid["loss_sum"]
+                for k, v in mid["metric_sums"].items():
+                    metric_sums[k] = torch.tensor(v, dtype=torch.float64, device=device)
+                _set_rng(mid["rng"], obj_gen, device)
+                if is_main:
+                    log.info("resuming epoch %d at step %d of %d (from %s)", epoch, start_step,
+                             steps, partial_path.name)  # fmt: skip
+                mid = None
+            model.train()
+            bar = None
+            if progress and is_main:
+                from tqdm.auto import tqdm
 
-            bar = tqdm(
-                total=steps, desc=f"epoch {epoch}/{cfg.epochs}", unit="step", file=sys.stderr,
-                dynamic_ncols=True,
-            )  # fmt: skip
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        metric_sums: dict[str, torch.Tensor] = {}
-        seen = 0
-        t0 = time.perf_counter()
-        for step, batch in enumerate(gs.iter_batches(per_rank_bs, indices=perm)):
-            batch = batch.to(device, non_blocking=True)
-            b = batch.num_graphs
-            with autocast(device, cfg.bf16, cpu=True):
-                loss, metrics = model(batch, obj_gen)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().double() * b
-            for k, v in metrics.items():
-                acc = metric_sums.setdefault(
-                    k, torch.zeros((), dtype=torch.float64, device=device)
-                )
-                acc += v.detach().double() * b
-            seen += b
-            if bar is not None:
-                bar.update(1)
-                if step % 20 == 0 or step == steps - 1:
-                    el = time.perf_counter() - t0
-                    bar.set_postfix(
-                        loss=f"{float(loss_sum) / max(seen, 1):.4f}",
-                        graphs_s=f"{seen * di.world_size / max(el, 1e-9):,.0f}",
-                    )
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - t0
-        last_epoch_s = seconds
-        if bar is not None:
-            bar.close()
-        totals = torch.stack(
-            [loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=device)]
-            + [metric_sums[k] for k in sorted(metric_sums)]
-        )
-        if di.enabled:
-            import torch.distributed as dist
-
-            dist.all_reduce(totals)
-        totals = totals.cpu().tolist()
-        total_graphs = int(totals[1])
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "loss": totals[0] / max(total_graphs, 1),
-            "graphs": total_graphs,
-            "seconds": seconds,
-            "graphs_per_s": total_graphs / max(seconds, 1e-9),
-        }
-        for k, v in zip(sorted(metric_sums), totals[2:], strict=True):
-            record[k] = v / max(total_graphs, 1)
-        history.append(record)
-        if probe_sets is not None and (keep_epoch(cfg.keep_epochs, epoch)
-                                       or epoch == cfg.epochs):  # fmt: skip
-            record["probe"] = run_probe(objective.encoder, probe_sets, device)
-        if is_main:
-            _write(
-                ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history, sessions
-            )
-            if bar is None:
-                log.info(
-                    "epoch %d/%d loss %.4f %s %.4f  %.0f graphs/s",
-                    epoch, cfg.epochs, record["loss"], objective.metric,
-                    record.get(objective.metric, float("nan")), record["graphs_per_s"],
+                bar = tqdm(
+                    total=steps, initial=start_step, desc=f"epoch {epoch}/{cfg.epochs}",
+                    unit="step", file=sys.stderr, dynamic_ncols=True,
                 )  # fmt: skip
-        if di.enabled:
-            import torch.distributed as dist
+            t0 = last_save = time.perf_counter()
+            seen_here = 0
+            todo = perm[start_step * per_rank_bs :]
+            for step, batch in enumerate(gs.iter_batches(per_rank_bs, indices=todo), start_step):
+                batch = batch.to(device, non_blocking=True)
+                b = batch.num_graphs
+                with autocast(device, cfg.bf16, cpu=True):
+                    loss, metrics = model(batch, obj_gen)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.detach().double() * b
+                for k, v in metrics.items():
+                    acc = metric_sums.setdefault(
+                        k, torch.zeros((), dtype=torch.float64, device=device)
+                    )
+                    acc += v.detach().double() * b
+                seen += b
+                seen_here += b
+                if bar is not None:
+                    bar.update(1)
+                    if step % 20 == 0 or step == steps - 1:
+                        el = time.perf_counter() - t0
+                        bar.set_postfix(
+                            loss=f"{float(loss_sum) / max(seen, 1):.4f}",
+                            graphs_s=f"{seen_here * di.world_size / max(el, 1e-9):,.0f}",
+                        )
+                if step + 1 < steps and (stop.requested or (
+                        save_s and time.perf_counter() - last_save >= save_s)):  # fmt: skip
+                    if stop.requested:
+                        sessions[-1]["stopped_at"] = {"epoch": epoch, "step": step + 1,
+                                                      "by": stop.signal_name}  # fmt: skip
+                    if is_main:
+                        _write_partial(partial_path, cfg, objective, optimizer, data, epoch,
+                                       history, sessions, {
+                                           "step": step + 1, "steps": steps, "seen": seen,
+                                           "seconds": seconds_before + time.perf_counter() - t0,
+                                           "loss_sum": float(loss_sum),
+                                           "metric_sums": {k: float(v)
+                                                           for k, v in metric_sums.items()},
+                                           "rng": _get_rng(obj_gen, device),
+                                       })  # fmt: skip
+                    last_save = time.perf_counter()
+                    if stop.requested:
+                        if bar is not None:
+                            bar.close()
+                        log.warning("stopped by %s at step %d of %d of epoch %d: its state is in "
+                                    "%s; rerun with --resume to continue", stop.signal_name,
+                                    step + 1, steps, epoch, partial_path)  # fmt: skip
+                        stop.exit()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            last_epoch_s = time.perf_counter() - t0
+            seconds = seconds_before + last_epoch_s
+            if bar is not None:
+                bar.close()
+            totals = torch.stack(
+                [loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=device)]
+                + [metric_sums[k] for k in sorted(metric_sums)]
+            )
+            if di.enabled:
+                import torch.distributed as dist
 
-            dist.barrier()
+                dist.all_reduce(totals)
+            totals = totals.cpu().tolist()
+            total_graphs = int(totals[1])
+            record: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": totals[0] / max(total_graphs, 1),
+                "graphs": total_graphs,
+                "seconds": seconds,
+                "graphs_per_s": total_graphs / max(seconds, 1e-9),
+            }
+            for k, v in zip(sorted(metric_sums), totals[2:], strict=True):
+                record[k] = v / max(total_graphs, 1)
+            history.append(record)
+            if probe_sets is not None and (keep_epoch(cfg.keep_epochs, epoch)
+                                           or epoch == cfg.epochs):  # fmt: skip
+                record["probe"] = run_probe(objective.encoder, probe_sets, device)
+            if is_main:
+                _write(
+                    ckpt_path, hist_path, cfg, objective, optimizer, data, epoch, history, sessions
+                )
+                partial_path.unlink(missing_ok=True)  # the finished epoch supersedes it
+                if bar is None:
+                    log.info(
+                        "epoch %d/%d loss %.4f %s %.4f  %.0f graphs/s",
+                        epoch, cfg.epochs, record["loss"], objective.metric,
+                        record.get(objective.metric, float("nan")), record["graphs_per_s"],
+                    )  # fmt: skip
+            if di.enabled:
+                import torch.distributed as dist
+
+                dist.barrier()
     return ckpt_path
-
-
 
 
 def keep_epoch(spec: str, epoch: int) -> bool:
@@ -763,9 +820,11 @@ def _session(
 
     from molpt._version import __version__
 
+    mid = (resumed or {}).get("partial")
     return {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "from_epoch": int(resumed["epoch"]) if resumed is not None else 0,
+        **({"from_step": {"epoch": mid["epoch"], "step": mid["step"]}} if mid else {}),
         "epochs": cfg.epochs,
         "data": str(cfg.data),
         "device": str(device),
@@ -774,18 +833,10 @@ def _session(
     }
 
 
-def _write(
-    ckpt_path: Path,
-    hist_path: Path,
-    cfg: PretrainConfig,
-    objective: Objective,
-    optimizer: torch.optim.Optimizer,
-    data: PretrainData,
-    epoch: int,
-    history: list[dict[str, Any]],
-    sessions: list[dict[str, Any]] | None = None,
-) -> None:
-    payload = {
+def _payload(cfg: PretrainConfig, objective: Objective, optimizer: torch.optim.Optimizer,
+             data: PretrainData, epoch: int, history: list[dict[str, Any]],
+             sessions: list[dict[str, Any]] | None) -> dict[str, Any]:  # fmt: skip
+    return {
         "kind": "pretrain",
         "encoder_config": dict(objective.encoder.config),
         "encoder_state": _cpu_state(objective.encoder),
@@ -803,6 +854,20 @@ def _write(
         "history": history,
         "sessions": list(sessions or []),
     }
+
+
+def _write(
+    ckpt_path: Path,
+    hist_path: Path,
+    cfg: PretrainConfig,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    data: PretrainData,
+    epoch: int,
+    history: list[dict[str, Any]],
+    sessions: list[dict[str, Any]] | None = None,
+) -> None:
+    payload = _payload(cfg, objective, optimizer, data, epoch, history, sessions)
     save_checkpoint(ckpt_path, payload)
     atomic_write_json(hist_path, history)
     if keep_epoch(cfg.keep_epochs, epoch) and history and history[-1].get("epoch") == epoch:
@@ -810,6 +875,107 @@ def _write(
         kept["kept_epoch"] = epoch
         kept_path(ckpt_path.parent, epoch).parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(kept_path(ckpt_path.parent, epoch), kept)
+
+
+def _write_partial(path: Path, cfg: PretrainConfig, objective: Objective,
+                   optimizer: torch.optim.Optimizer, data: PretrainData, epoch: int,
+                   history: list[dict[str, Any]], sessions: list[dict[str, Any]],
+                   state: dict[str, Any]) -> None:  # fmt: skip
+    """The unfinished ``epoch``: a full resumable checkpoint of the epochs before it (its
+    ``epoch`` is ``epoch - 1``) whose weights are those after ``state["step"]`` steps of
+    ``epoch``, plus ``partial`` = the step, running sums and generator states."""
+    payload = _payload(cfg, objective, optimizer, data, epoch - 1, history, sessions)
+    payload["partial"] = {"epoch": epoch, **state}
+    save_checkpoint(path, payload)
+
+
+def _resume_state(ckpt_path: Path, partial_path: Path) -> dict[str, Any]:
+    """What ``--resume`` continues: the unfinished epoch's state when it is newer than the
+    last finished epoch, else the checkpoint of that epoch."""
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path.is_file() else None
+    if partial_path.is_file():
+        part = load_checkpoint(partial_path)
+        if "partial" not in part:
+            raise CheckpointError(f"{partial_path} is not the state of an unfinished epoch")
+        if ckpt is None or int(part["epoch"]) >= int(ckpt["epoch"]):
+            return part
+        log.info("ignoring %s: epoch %d finished after it was written", partial_path,
+                 part["partial"]["epoch"])  # fmt: skip
+    if ckpt is None:
+        raise FileNotFoundError(f"--resume: no checkpoint to continue at {ckpt_path}")
+    return ckpt
+
+
+def _get_rng(obj_gen: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """The generators a step draws from (the batch order is a function of the epoch)."""
+    rng = {"objective": obj_gen.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _set_rng(rng: dict[str, torch.Tensor], obj_gen: torch.Generator,
+             device: torch.device) -> None:  # fmt: skip
+    obj_gen.set_state(rng["objective"])
+    torch.set_rng_state(rng["torch"])
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+class _StopRequest:
+    """SIGINT / SIGTERM during training set a flag instead of killing the step half-way:
+    the loop saves the unfinished epoch after the step and then leaves (``exit``: a
+    KeyboardInterrupt for SIGINT, exit status 143 for SIGTERM).  Installed only in the
+    main thread of a single-process run; the previous handlers come back afterwards."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        import threading
+
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name if self.signum else "a signal"
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == self.signum:  # asked twice: stop now
+            self._restore()
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _StopRequest:
+        if self.enabled:
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _restore(self) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
+
+    def exit(self) -> None:
+        import signal
+
+        self._restore()
+        if self.signum == signal.SIGTERM:
+            raise SystemExit(128 + signal.SIGTERM)
+        raise KeyboardInterrupt
 
 
 __all__ = [

@@ -118,3 +118,13 @@ def test_only_pretraining_checkpoints_are_recorded(tmp_path, tmp_cache, data_dir
     r = CliRunner().invoke(app, ["record-checkpoint", str(tmp_path / "bare.pt"), "--name", "x"])
     assert r.exit_code == 2 and "not a molpt pretraining checkpoint" in r.output
     assert not (tmp_path / "records" / "x").exists()
+
+
+def test_an_unfinished_epoch_is_not_recorded(recorded, tmp_path):
+    """partial.pt (the state within an epoch) is refused: its weights belong to no epoch."""
+    runner, run, _ = recorded
+    c = load_checkpoint(run / "checkpoint.pt")
+    c["partial"] = {"epoch": 3, "step": 1}
+    torch.save(c, tmp_path / "partial.pt")
+    r = runner.invoke(app, ["record-checkpoint", str(tmp_path / "partial.pt"), "--name", "p"])
+    assert r.exit_code == 2 and "unfinished epoch" in r.output, r.output

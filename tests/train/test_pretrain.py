@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +17,7 @@ import torch
 from molpt.train.checkpoint import CheckpointError, load_checkpoint, load_encoder
 from molpt.train.pretrain import PretrainConfig, inchikey_block, prepare_data, pretrain
 
+REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(hidden_dim=32, num_layers=2, batch_size=64, device="cpu")
 
 
@@ -179,3 +186,116 @@ def test_max_minutes_bounds_a_session_and_resume_finishes_it(tmp_path, data_dir,
     for k, v in whole["encoder_state"].items():
         assert torch.equal(bounded["encoder_state"][k], v), k
     assert [h["loss"] for h in bounded["history"]] == [h["loss"] for h in whole["history"]]
+
+
+# ---- mid-epoch state: partial.pt ------------------------------------------------------------
+
+MID_ARGS = ["pretrain", "--objective", "attrmask", "--data", "moses", "--limit", "3000",
+            "--epochs", "2", "--num-layers", "2", "--hidden-dim", "32", "--batch-size", "32",
+            "--dropout", "0.1", "--device", "cpu", "--num-threads", "1",
+            "--no-progress"]  # fmt: skip
+
+
+def _run_until_partial(cmd: list[str], partial, env) -> subprocess.Popen:
+    """Start ``cmd`` and return once it has written ``partial`` (still running)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and not partial.is_file():
+        time.sleep(0.01)
+    assert proc.poll() is None, f"finished before any mid-epoch save: {proc.stderr.read()}"
+    return proc
+
+
+def _same_run(a_path, b_path) -> None:
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    assert a["epoch"] == b["epoch"]
+    for k, v in a["encoder_state"].items():
+        assert torch.equal(b["encoder_state"][k], v), k
+    for k, v in a["objective"]["state"].items():
+        assert torch.equal(b["objective"]["state"][k], v), k
+    assert [(h["loss"], h["acc"], h["graphs"]) for h in a["history"]] == [
+        (h["loss"], h["acc"], h["graphs"]) for h in b["history"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def mid_env(tmp_path_factory, data_dir):
+    """Environment for molpt subprocesses, with one featurization cache for the module,
+    and the reference: the same run, uninterrupted."""
+    from typer.testing import CliRunner
+
+    from molpt.cli import app
+
+    root = tmp_path_factory.mktemp("mid")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MOLPT_CACHE": str(root / "cache"),
+           "MOLPT_DATA": str(data_dir)}  # fmt: skip
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MOLPT_CACHE", env["MOLPT_CACHE"])
+    r = CliRunner().invoke(app, [*MID_ARGS, "--out", str(root / "whole")])
+    mp.undo()
+    assert r.exit_code == 0, r.output
+    assert not (root / "whole" / "partial.pt").exists()  # no save ran (default: 10 min)
+    return env, root / "whole" / "checkpoint.pt"
+
+
+def test_kill_9_mid_epoch_then_resume_is_bit_identical(mid_env, tmp_path):
+    """A run killed without warning resumes from its last mid-epoch save, from the next
+    batch, and ends exactly as the uninterrupted run."""
+    env, whole = mid_env
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "molpt", *MID_ARGS, "--out", str(out),
+           "--save-every-minutes", "0.002"]  # fmt: skip
+    proc = _run_until_partial(cmd, out / "partial.pt", env)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    part = load_checkpoint(out / "partial.pt")
+    mid = part["partial"]
+    assert part["epoch"] == mid["epoch"] - 1 and 0 < mid["step"] < mid["steps"]
+    assert part["kind"] == "pretrain" and "optimizer_state" in part
+    r = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert not (out / "partial.pt").exists()  # the finished epochs supersede it
+    _same_run(whole, out / "checkpoint.pt")
+    c = load_checkpoint(out / "checkpoint.pt")
+    assert c["sessions"][-1]["from_step"]["epoch"] == mid["epoch"]
+    assert len(c["sessions"]) == 2
+
+
+def test_sigterm_saves_the_step_reached_and_resume_finishes(mid_env, tmp_path):
+    """SIGTERM (and Ctrl-C) stop after the step in flight, save it, say how to continue
+    and exit 143; nothing of the epoch is lost."""
+    env, whole = mid_env
+    out = tmp_path / "termed"
+    cmd = [sys.executable, "-m", "molpt", *MID_ARGS, "--out", str(out),
+           "--save-every-minutes", "0.002"]  # fmt: skip
+    proc = _run_until_partial(cmd, out / "partial.pt", env)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM at step" in err and "--resume" in err
+    part = load_checkpoint(out / "partial.pt")
+    assert part["sessions"][-1]["stopped_at"]["by"] == "SIGTERM"
+    assert part["sessions"][-1]["stopped_at"]["step"] == part["partial"]["step"]
+    r = subprocess.run([*cmd[:-2], "--resume"], env=env, capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    _same_run(whole, out / "checkpoint.pt")
+
+
+def test_stale_partial_is_ignored_and_fresh_run_refuses_it(tmp_path, data_dir, tmp_cache):
+    """A partial.pt older than the last finished epoch (killed between the epoch's write
+    and its removal) is not resumed; a run without --resume never overwrites one."""
+    from molpt.train.pretrain import _resume_state
+
+    cfg = _cfg(tmp_path, epochs=1)
+    ckpt = pretrain(cfg, progress=False)
+    c = load_checkpoint(ckpt)
+    stale = dict(c, epoch=0, partial={"epoch": 1, "step": 1})
+    torch.save(stale, ckpt.parent / "partial.pt")
+    assert "partial" not in _resume_state(ckpt, ckpt.parent / "partial.pt")
+    ckpt.unlink()
+    assert _resume_state(ckpt, ckpt.parent / "partial.pt")["partial"]["step"] == 1
+    with pytest.raises(ValueError, match="partial.pt already exists; pass --resume"):
+        pretrain(_cfg(tmp_path, epochs=1), progress=False)
