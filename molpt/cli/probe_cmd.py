@@ -31,6 +31,11 @@ def probe_cmd(
     twin: bool = typer.Option(
         True, "--twin/--no-twin", help="Also probe the random-init twin of the architecture."
     ),
+    layers: str | None = typer.Option(
+        None, "--layers",
+        help="Probe each listed layer's mean-pooled node states on their own: all, or a list "
+        "like 0,3,5 (0 = the input embedding; default: the encoder's output).",
+    ),  # fmt: skip
     out: Path | None = typer.Option(None, "--out", help="Write every row to this CSV."),
     run: bool = typer.Option(
         False, "--run",
@@ -69,8 +74,11 @@ def probe_cmd(
                             f"{', '.join(SPLITS.choices())}")  # fmt: skip
     if out is not None:
         check_output_file(out, "--out")
+    layer_list = _parse_layers(layers)
     dev = resolve_device(device)
     if run:
+        if layer_list is not None:
+            raise UserError("--layers applies to one checkpoint, not to --run")
         probes = probe_run(checkpoint, names, dev, data_dir)
         for p in probes:
             pr = p["probe"]
@@ -80,15 +88,39 @@ def probe_cmd(
         return
     path = resolve_checkpoint_arg(checkpoint, checkpoint_dir)
     rows = probe_checkpoint(path, names, split_list, seed_list, twin=twin, device=dev,
-                            data_dir=data_dir, label=checkpoint)  # fmt: skip
+                            data_dir=data_dir, label=checkpoint, layers=_all_layers(
+                                layer_list, path))  # fmt: skip
     import pandas as pd
 
     if out is not None:
         with atomic_output(out) as tmp:
             pd.DataFrame(rows).to_csv(tmp, index=False)
     table = summarise(rows)
-    cols = [c for c in ("dataset", "split", "encoder", "n", "valid", "test", "test_std", "gain",
-                        "gain_std") if c in table]  # fmt: skip
+    cols = [c for c in ("dataset", "split", "layer", "encoder", "n", "valid", "test",
+                        "test_std", "gain", "gain_std") if c in table]  # fmt: skip
     typer.echo(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if out is not None:
         typer.echo(f"rows: {out}")
+
+
+def _parse_layers(spec: str | None) -> list[int] | None:
+    """``all`` -> [] (every layer, resolved once the encoder is known), ``0,3`` -> [0, 3]."""
+    if spec is None:
+        return None
+    if spec.strip().lower() == "all":
+        return []
+    try:
+        out = sorted({int(x) for x in spec.split(",") if x.strip()})
+    except ValueError:
+        raise UserError(f"--layers: expected all or a list like 0,3,5; got {spec!r}") from None
+    if not out:
+        raise UserError("--layers: no layer given")
+    return out
+
+
+def _all_layers(layers: list[int] | None, path) -> list[int] | None:
+    if layers != []:
+        return layers
+    from molpt.train.checkpoint import load_checkpoint
+
+    return list(range(int(load_checkpoint(path)["encoder_config"]["num_layers"]) + 1))

@@ -82,16 +82,23 @@ def load_probe_sets(
 
 @torch.no_grad()
 def embed_graphs(
-    encoder: Encoder, graphs, device: str | torch.device = "cpu", batch_size: int = 1024
+    encoder: Encoder, graphs, device: str | torch.device = "cpu", batch_size: int = 1024,
+    all_layers: bool = False,
 ) -> np.ndarray:
     """Mean-pooled graph embeddings (N, out_dim) of a GraphSet with the encoder frozen (eval).
 
-    The encoder's train/eval mode is restored afterwards, so pretraining can call this
-    between epochs.
+    With ``all_layers`` the columns are every layer's mean-pooled node states side by side,
+    the input embedding first: (N, (num_layers + 1) * hidden_dim), whatever the encoder's
+    ``jk`` (block ``l``: the node states after layer ``l`` as they enter layer ``l + 1``,
+    i.e. after its ReLU for an inner layer).
+    The encoder's train/eval mode (and ``jk``) are restored afterwards, so pretraining can
+    call this between epochs.
     """
     device = torch.device(device)
-    was_training = encoder.training
+    was_training, jk = encoder.training, encoder.jk
     encoder.eval()
+    if all_layers:
+        encoder.jk = "concat"
     pool = POOLINGS.get("mean")(encoder.out_dim)
     chunks = []
     try:
@@ -101,7 +108,13 @@ def embed_graphs(
             chunks.append(pool(h, b.batch, b.num_graphs).float().cpu())
     finally:
         encoder.train(was_training)
+        encoder.jk = jk
     return torch.cat(chunks).numpy().astype(np.float64) if chunks else np.zeros((0, 0))
+
+
+def layer_block(z: np.ndarray, layer: int, hidden_dim: int) -> np.ndarray:
+    """Layer ``layer``'s columns of an ``all_layers`` embedding (0 = the input embedding)."""
+    return z[:, layer * hidden_dim : (layer + 1) * hidden_dim]
 
 
 def whiten(z: np.ndarray, train: np.ndarray, rel_eig: float = 1e-6) -> np.ndarray:
@@ -234,11 +247,15 @@ def probe_embeddings(
     sets: Iterable[ProbeSet],
     splits: Sequence[str],
     seeds: Sequence[int],
+    layers: Sequence[int] | None = None,
+    hidden_dim: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows (dataset, split, seed, valid, test, metric, reg) for precomputed embeddings.
 
     ``embeddings`` maps a dataset name to its (N, D) array, or ``(name, seed)`` to one per
-    seed (the random-init twin).
+    seed (the random-init twin).  With ``layers`` the arrays are ``all_layers`` embeddings
+    and every listed layer's block (``hidden_dim`` columns) is probed on its own; the rows
+    then carry ``layer``.
     """
     from molpt.data.splits import split as split_fn
 
@@ -250,9 +267,21 @@ def probe_embeddings(
                 z = embeddings.get((ps.name, seed), embeddings.get(ps.name))
                 if z is None:
                     raise KeyError(f"no embeddings for {ps.name}")
-                r = linear_probe(z, ps.y, ps.task_type, tr, va, te)
-                rows.append({"dataset": ps.name, "split": sp, "seed": int(seed), **r})
+                for layer in layers if layers is not None else [None]:
+                    zl = z if layer is None else layer_block(z, layer, hidden_dim or 0)
+                    r = linear_probe(zl, ps.y, ps.task_type, tr, va, te)
+                    extra = {} if layer is None else {"layer": int(layer)}
+                    rows.append({"dataset": ps.name, "split": sp, "seed": int(seed), **extra,
+                                 **r})  # fmt: skip
     return rows
+
+
+def check_layers(layers: Sequence[int] | None, num_layers: int) -> None:
+    """Refuse a layer the encoder does not have (0 .. num_layers), in one line."""
+    bad = [x for x in layers or [] if not 0 <= x <= num_layers]
+    if bad:
+        raise ValueError(f"--layers: the encoder has layers 0-{num_layers} (0 = the input "
+                         f"embedding), not {bad[0]}")  # fmt: skip
 
 
 def probe_encoder(
@@ -261,10 +290,13 @@ def probe_encoder(
     splits: Sequence[str] = ("scaffold",),
     seeds: Sequence[int] = (0,),
     device: str | torch.device = "cpu",
+    layers: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Probe one (frozen) encoder on every dataset × split × seed."""
-    emb = {ps.name: embed_graphs(encoder, ps.graphs, device) for ps in sets}
-    return probe_embeddings(emb, sets, splits, seeds)
+    """Probe one (frozen) encoder on every dataset × split × seed (and listed layer)."""
+    check_layers(layers, encoder.num_layers)
+    emb = {ps.name: embed_graphs(encoder, ps.graphs, device, all_layers=layers is not None)
+           for ps in sets}  # fmt: skip
+    return probe_embeddings(emb, sets, splits, seeds, layers, encoder.hidden_dim)
 
 
 def probe_twin(
@@ -273,14 +305,19 @@ def probe_twin(
     splits: Sequence[str] = ("scaffold",),
     seeds: Sequence[int] = (0,),
     device: str | torch.device = "cpu",
+    layers: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Probe the random-init twin: for seed s, the encoder initialised with seed s."""
     emb: dict[Any, np.ndarray] = {}
+    hidden = int(encoder_config.get("hidden_dim", 0))
     for seed in seeds:
         twin = random_twin(encoder_config, int(seed)).to(device)
+        check_layers(layers, twin.num_layers)
+        hidden = twin.hidden_dim
         for ps in sets:
-            emb[(ps.name, int(seed))] = embed_graphs(twin, ps.graphs, device)
-    return probe_embeddings(emb, sets, splits, seeds)
+            emb[(ps.name, int(seed))] = embed_graphs(twin, ps.graphs, device,
+                                                     all_layers=layers is not None)  # fmt: skip
+    return probe_embeddings(emb, sets, splits, seeds, layers, hidden)
 
 
 def probe_checkpoint(
@@ -293,6 +330,7 @@ def probe_checkpoint(
     data_dir: str | Path | None = None,
     sets: Sequence[ProbeSet] | None = None,
     label: str | None = None,
+    layers: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Probe a checkpoint file and its random-init twin (a published name or a record is
     resolved to its file by the caller: ``molpt.published.resolve.resolve_checkpoint``).
@@ -300,24 +338,26 @@ def probe_checkpoint(
     Returns one row per encoder × dataset × split × seed with the keys ``checkpoint``,
     ``encoder`` (``pretrained`` or ``random_init``; ``checkpoint`` is ``label`` if given),
     ``dataset``, ``split``, ``seed``,
-    ``valid``, ``test``, ``metric``, ``reg`` and ``seconds`` (that encoder's probe time).
+    ``valid``, ``test``, ``metric``, ``reg`` and ``seconds`` (that encoder's probe time);
+    with ``layers``, one row per listed layer too (``layer``: 0 = the input embedding).
     """
     from molpt.train.checkpoint import load_encoder
 
     encoder, ckpt = load_encoder(checkpoint, map_location="cpu")
     encoder.to(device)
+    check_layers(layers, encoder.num_layers)  # before any data is loaded
     featurizer = ckpt["featurizer"]["name"]
     if sets is None:
         sets = load_probe_sets(datasets, featurizer, data_dir)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    got = probe_encoder(encoder, sets, splits, seeds, device)
+    got = probe_encoder(encoder, sets, splits, seeds, device, layers)
     dt = time.perf_counter() - t0
     name = label or str(checkpoint)
     rows += [{"checkpoint": name, "encoder": "pretrained", **r, "seconds": dt} for r in got]
     if twin:
         t0 = time.perf_counter()
-        got = probe_twin(dict(ckpt["encoder_config"]), sets, splits, seeds, device)
+        got = probe_twin(dict(ckpt["encoder_config"]), sets, splits, seeds, device, layers)
         dt = time.perf_counter() - t0
         rows += [{"checkpoint": name, "encoder": "random_init", **r, "seconds": dt}
                  for r in got]  # fmt: skip
@@ -389,12 +429,12 @@ def probe_run(
 
 
 def summarise(rows: Sequence[dict[str, Any]]):
-    """Mean ± std of test (and valid) per checkpoint × encoder × dataset × split, plus the
-    pretrained-minus-twin gain (paired by seed) where both are present."""
+    """Mean ± std of test (and valid) per checkpoint × encoder × dataset × split (× layer),
+    plus the pretrained-minus-twin gain (paired by seed) where both are present."""
     import pandas as pd
 
     f = pd.DataFrame(list(rows))
-    keys = ["checkpoint", "dataset", "split"]
+    keys = ["checkpoint", "dataset", "split"] + (["layer"] if "layer" in f else [])
     agg = (f.groupby(keys + ["encoder"], sort=False)
            .agg(n=("test", "size"), valid=("valid", "mean"), test=("test", "mean"),
                 test_std=("test", "std"), metric=("metric", "first"))
@@ -414,7 +454,9 @@ __all__ = [
     "C_GRID",
     "DEFAULT_PROBE_SETS",
     "ProbeSet",
+    "check_layers",
     "embed_graphs",
+    "layer_block",
     "linear_probe",
     "load_probe_sets",
     "probe_checkpoint",

@@ -169,6 +169,50 @@ def test_probe_cli_errors(tiny_run):
         assert err.startswith("error: ") and "\n" not in err and words in err, err
 
 
+def test_layer_probe_blocks_are_the_prefix_encoders(tiny_run, bbbp):
+    """--layers: block l of the all-layers embedding is the node states after the first l
+    layers (as they enter layer l + 1), mean-pooled; the last block reproduces the default
+    probe, and the twin is probed per layer."""
+    import torch.nn.functional as F
+    from torch_geometric.utils import scatter
+
+    from molpt.train.checkpoint import load_encoder
+    from molpt.train.probe import layer_block
+
+    enc, _ = load_encoder(tiny_run / "checkpoint.pt")
+    z = embed_graphs(enc, bbbp.graphs, all_layers=True)
+    assert z.shape == (len(bbbp.y), 3 * 32) and enc.jk == "last"  # jk restored
+    assert np.array_equal(layer_block(z, 2, 32), embed_graphs(enc, bbbp.graphs))
+    one = load_encoder(tiny_run / "checkpoint.pt")[0].eval()
+    one.num_layers = 1  # the same weights, stopped after the first layer
+    one.convs, one.norms = one.convs[:1], one.norms[:1]
+    b = next(bbbp.graphs.iter_batches(len(bbbp.y)))
+    with torch.no_grad():
+        h1 = F.relu(one.encode(b.x, b.edge_index, b.edge_attr))
+        h0 = one.atom_emb(b.x)
+    for layer, h in ((0, h0), (1, h1)):
+        want = scatter(h, b.batch, dim=0, dim_size=b.num_graphs, reduce="mean").numpy()
+        assert np.allclose(layer_block(z, layer, 32), want, atol=1e-5), layer
+    assert not np.allclose(layer_block(z, 1, 32), layer_block(z, 2, 32))
+
+    out = tiny_run.parent / "layers.csv"
+    res = runner.invoke(app, ["probe", str(tiny_run / "checkpoint.pt"), "--datasets", "bbbp",
+                              "--layers", "all", "--out", str(out)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    f = pd.read_csv(out)
+    assert sorted(set(f.layer)) == [0, 1, 2] and len(f) == 2 * 3  # encoders x layers
+    default = probe_checkpoint(tiny_run / "checkpoint.pt", ["bbbp"], twin=True)
+    for r in default:
+        got = f[(f.encoder == r["encoder"]) & (f.layer == 2)].test.item()
+        assert got == pytest.approx(r["test"], abs=1e-12)
+    assert "layer" in res.stdout and "gain" in res.stdout
+    for bad, words in (("7", "layers 0-2"), ("x", "expected all or a list")):
+        res = runner.invoke(app, ["probe", str(tiny_run / "checkpoint.pt"), "--layers", bad])
+        assert res.exit_code == 2 and words in res.stderr, res.output
+
+
 def test_probe_run_fills_budget_points_and_the_card(tmp_path, data_dir):
     """A run made without --probe: `molpt probe --run` probes epoch 0 (twin), the kept epochs
     and the last; the record's card shows them beside the budget."""
