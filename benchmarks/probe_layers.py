@@ -137,30 +137,23 @@ def _report(g: pd.DataFrame, wide: pd.DataFrame, f: pd.DataFrame, twin_seeds: li
         best = int(by.pretrained.idxmax())
         lines.append(f"| `{ck}` | " + " | ".join(
             pts(by.gain.get(x, float("nan"))) for x in layers) + f" | {best} |")  # fmt: skip
-    lines += [
-        "",
-        "## Mean test ROC-AUC x 100 of the four sets, encoder / twin, per layer",
-        "",
-        "| encoder | " + " | ".join(f"layer {x}" for x in layers) + " |",
-        "|---|" + "---|" * len(layers),
-    ]
-    for ck, s in g.groupby("checkpoint", sort=True):
-        by = s.set_index("layer")
-        lines.append(f"| `{ck}` | " + " | ".join(
-            f"{100 * by.pretrained[x]:.1f} / {100 * by.random_init[x]:.1f}" if x in by.index
-            else "–" for x in layers) + " |")  # fmt: skip
-    lines += [
-        "",
-        "## Per dataset (test ROC-AUC x 100, encoder / twin)",
-        "",
-        "| encoder | dataset | " + " | ".join(f"layer {x}" for x in layers) + " |",
-        "|---|---|" + "---|" * len(layers),
-    ]
-    for (ck, ds), s in wide.groupby(["checkpoint", "dataset"], sort=True):
-        by = s.set_index("layer")
-        lines.append(f"| `{ck}` | {ds} | " + " | ".join(
-            f"{100 * by.pretrained[x]:.1f} / {100 * by.random_init[x]:.1f}" if x in by.index
-            else "–" for x in layers) + " |")  # fmt: skip
+    def pair_table(title: str, frame: pd.DataFrame, keys: list[str]) -> None:
+        """Encoder / twin test ROC-AUC per layer, one row per ``keys`` group."""
+        head = [{"checkpoint": "encoder"}.get(k, k) for k in keys]
+        head += [f"layer {x}" for x in layers]
+        lines.extend(["", title, "", "| " + " | ".join(head) + " |",
+                      "|" + "---|" * len(head)])  # fmt: skip
+        for key, s in frame.groupby(keys, sort=True):
+            by = s.set_index("layer")
+            cells = [f"`{key[0]}`", *map(str, key[1:])]
+            lines.append("| " + " | ".join(cells) + " | " + " | ".join(
+                f"{100 * by.pretrained[x]:.1f} / {100 * by.random_init[x]:.1f}"
+                if x in by.index else "–" for x in layers) + " |")  # fmt: skip
+
+    pair_table("## Mean test ROC-AUC x 100 of the four sets, encoder / twin, per layer", g,
+               ["checkpoint"])  # fmt: skip
+    pair_table("## Per dataset (test ROC-AUC x 100, encoder / twin)", wide,
+               ["checkpoint", "dataset"])  # fmt: skip
     spread = wide.drop_duplicates(["arch", "layer", "dataset"]).groupby(["arch", "layer"])[
         "twin_std"].mean().unstack("layer")  # fmt: skip
     archs = f.drop_duplicates("arch").set_index("arch")["checkpoint"]

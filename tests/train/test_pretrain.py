@@ -196,6 +196,14 @@ MID_ARGS = ["pretrain", "--objective", "attrmask", "--data", "moses", "--limit",
             "--no-progress"]  # fmt: skip
 
 
+def _start_and_wait_for_partial(out, env) -> tuple[list[str], subprocess.Popen]:
+    """Start the MID_ARGS run into ``out`` with a save every ~0.1 s; return its command and
+    process once the first mid-epoch state is written (still running)."""
+    cmd = [sys.executable, "-m", "molpt", *MID_ARGS, "--out", str(out),
+           "--save-every-minutes", "0.002"]  # fmt: skip
+    return cmd, _run_until_partial(cmd, out / "partial.pt", env)
+
+
 def _run_until_partial(cmd: list[str], partial, env) -> subprocess.Popen:
     """Start ``cmd`` and return once it has written ``partial`` (still running)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -244,9 +252,7 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(mid_env, tmp_path):
     batch, and ends exactly as the uninterrupted run."""
     env, whole = mid_env
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "molpt", *MID_ARGS, "--out", str(out),
-           "--save-every-minutes", "0.002"]  # fmt: skip
-    proc = _run_until_partial(cmd, out / "partial.pt", env)
+    cmd, proc = _start_and_wait_for_partial(out, env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     part = load_checkpoint(out / "partial.pt")
@@ -268,9 +274,7 @@ def test_sigterm_saves_the_step_reached_and_resume_finishes(mid_env, tmp_path):
     and exit 143; nothing of the epoch is lost."""
     env, whole = mid_env
     out = tmp_path / "termed"
-    cmd = [sys.executable, "-m", "molpt", *MID_ARGS, "--out", str(out),
-           "--save-every-minutes", "0.002"]  # fmt: skip
-    proc = _run_until_partial(cmd, out / "partial.pt", env)
+    cmd, proc = _start_and_wait_for_partial(out, env)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
