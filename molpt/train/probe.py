@@ -308,16 +308,14 @@ def probe_twin(
     layers: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Probe the random-init twin: for seed s, the encoder initialised with seed s."""
+    check_layers(layers, int(encoder_config["num_layers"]))
     emb: dict[Any, np.ndarray] = {}
-    hidden = int(encoder_config.get("hidden_dim", 0))
     for seed in seeds:
         twin = random_twin(encoder_config, int(seed)).to(device)
-        check_layers(layers, twin.num_layers)
-        hidden = twin.hidden_dim
         for ps in sets:
             emb[(ps.name, int(seed))] = embed_graphs(twin, ps.graphs, device,
                                                      all_layers=layers is not None)  # fmt: skip
-    return probe_embeddings(emb, sets, splits, seeds, layers, hidden)
+    return probe_embeddings(emb, sets, splits, seeds, layers, int(encoder_config["hidden_dim"]))
 
 
 def probe_checkpoint(
