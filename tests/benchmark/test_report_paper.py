@@ -363,3 +363,31 @@ def test_readme_gains_against_the_twin(tmp_path):
     sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
     assert "last epoch +2.0 (6/10 seeds, partial)" in sec
     assert "What pretraining did" not in sec
+
+
+def test_average_gain_of_a_method_on_some_sets_uses_the_baseline_on_the_same_sets(tmp_path):
+    """Real rows: hu2020_gin_none's baseline on four sets and molpt's attrmask_e4 on BBBP
+    only (the budget study mid-way). The average row must set the method beside the baseline
+    on BBBP alone, not beside the baseline's four-set average (a fake gain of several points)."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    none = pd.read_csv(committed / "hu2020_gin_none" / "results.csv")
+    budget = pd.read_csv(committed / "molpt_gin_budget" / "results.csv")
+    am = budget[(budget["method"] == "attrmask_e4") & (budget["dataset"] == "bbbp")]
+    assert len(am) >= 5 and none["dataset"].nunique() == 4
+    store = ResultsStore(tmp_path)
+    for r in pd.concat([none, am]).to_dict("records"):
+        store.append({k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))})
+    md = write_report(tmp_path).report_md.read_text()
+    row = "| scaffold, basic, full | `attrmask_e4`"
+    line = next(x for x in md.splitlines() if x.startswith(row))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    base_bbbp = none[none["dataset"] == "bbbp"]["test_at_best_valid"].mean() * 100
+    mean_am = am["test_at_best_valid"].mean() * 100
+    assert cells[4] == "1"  # datasets: BBBP only
+    assert float(cells[5]) == pytest.approx(base_bbbp, abs=0.05)
+    assert float(cells[6]) == pytest.approx(mean_am, abs=0.05)
+    assert float(cells[7]) == pytest.approx(mean_am - base_bbbp, abs=0.01)
+    base_all = none.groupby("dataset")["test_at_best_valid"].mean().mean() * 100
+    assert abs(float(cells[7]) - (mean_am - base_all)) > 1  # what the old table said

@@ -26,7 +26,7 @@ from molpt.benchmark.report.format import (
     these,
     yes_no,
 )
-from molpt.benchmark.report.papers import published_gain
+from molpt.benchmark.report.papers import published_gain, setting_filter
 from molpt.benchmark.report.progress import CELL
 from molpt.benchmark.report.tables import with_baselines
 from molpt.benchmark.report.verdicts import ALPHA
@@ -251,26 +251,27 @@ def _gains_section(c: ReportContext) -> list[str]:
         b_name = base_of.get(r["method"])
         if b_name is None:
             continue
-        base = averages[(averages["method"] == b_name) & (averages["metric"] == r["metric"])]
-        for col in c.setting_cols:
-            base = base[base[col].astype(str) == str(r[col])]
-        if base.empty:
+        # the baseline over exactly the datasets this method has a mean on: a method with
+        # one set finished is set beside the baseline on that set, not on all of them
+        cell = setting_filter(c.summary, r, c.setting_cols)
+        cell = cell[(cell["metric"] == r["metric"]) & cell["test_mean"].notna()]
+        sets = set(cell.loc[cell["method"] == r["method"], "dataset"])
+        base = cell[(cell["method"] == b_name) & cell["dataset"].isin(sets)]
+        if not sets or base["dataset"].nunique() < len(sets):
             continue
-        b = base.iloc[0]
+        b_mean = base["test_mean"].mean()
         scale = 100 if r["metric"] in PERCENT_METRICS else 1
         sign = 1 if HIGHER_IS_BETTER.get(r["metric"], True) else -1
-        same = r["n_datasets"] == b["n_datasets"]
         avg_rows.append([
             setting_label({**r, "dataset": ""}, keys), f"`{r['method']}`", f"`{b_name}`",
-            metric_name(r["metric"]), str(r["n_datasets"]) + ("" if same else
-                                                               f" vs {b['n_datasets']}"),
-            fmt(b["test_mean"], r["metric"]), fmt(r["test_mean"], r["metric"]),
-            f"{sign * (r['test_mean'] - b['test_mean']) * scale:+.2f}",
+            metric_name(r["metric"]), str(len(sets)),
+            fmt(b_mean, r["metric"]), fmt(r["test_mean"], r["metric"]),
+            f"{sign * (r['test_mean'] - b_mean) * scale:+.2f}",
             published_gain(r, b_name, c.summary, c.setting_cols),
         ])  # fmt: skip
     if avg_rows:
         lines += ["Average over datasets (each method over the datasets it has finished "
-                  "rows on):", "",
+                  "rows on, beside its baseline over the same datasets):", "",
                   table(["setting", "method", "vs", "metric", "datasets", "baseline",
                           "method", "gain", "published gain (same sets)"], avg_rows),
                   ""]  # fmt: skip
