@@ -3,12 +3,14 @@
 Left: the linear probe's mean test ROC-AUC over BBBP / BACE / ClinTox / SIDER (scaffold
 split, frozen encoder; from each budget point's model card) against pretraining graph
 passes, log axis, per objective; the random initialisation (epoch 0) as a dashed line.
-Right: the fine-tuned gain over no pretraining (mean over the four sets, hu2020 protocol,
-from the study's summary.csv) at the budget points fine-tuned so far.  Hu et al.'s budget
+Right: the fine-tuned gain over no pretraining (hu2020 protocol, from the study's
+summary.csv) at the budget points fine-tuned so far: each finished set with its 95% CI, and
+the mean over the four sets once all four are finished.  Hu et al.'s budget
 (100 epochs x 2M molecules = 200M graph passes) is marked on both.
 
     python benchmarks/budget_figure.py    # writes benchmarks/results/molpt_gin_budget/budget.png
-                                          # and budget.csv (the points drawn)
+                                          # budget.csv (the probe points drawn) and
+                                          # budget_gains.csv (the fine-tuned gains drawn)
 """
 
 from __future__ import annotations
@@ -50,8 +52,10 @@ def budget_points(records_dir: Path | None = None) -> pd.DataFrame:
 
 
 def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean gain over the four sets per budget point that the study has fine-tuned (all
-    four sets complete), matched to the point by its checkpoint's sha256."""
+    """Per budget point that the study has fine-tuned, matched to the point by its
+    checkpoint's sha256: one row per finished set (all planned seeds: its gain over no
+    pretraining and the gain's 95% CI) and, once all four sets are finished, a row for their
+    mean (``dataset`` = "mean of 4"; no CI)."""
     summary, results = OUT / "summary.csv", OUT / "results.csv"
     if points.empty or not summary.is_file() or not results.is_file():
         return pd.DataFrame()
@@ -63,13 +67,28 @@ def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
     for method, g in s[s.method != "none"].groupby("method"):
         sha = str(sha_of.get(method, ""))
         hit = points[points.sha256.str.startswith(sha)] if len(sha) >= 8 else points[:0]
-        if hit.empty or len(g) < 4 or not bool(g["complete"].all()):
+        if hit.empty:
             continue
-        out.append({"method": method, "record": hit.iloc[0].record,
-                    "graph_passes": hit.iloc[0].graph_passes,
-                    "objective": hit.iloc[0].objective,
-                    "gain": 100 * g["gain"].mean()})  # fmt: skip
+        base = {"method": method, "record": hit.iloc[0].record,
+                "graph_passes": hit.iloc[0].graph_passes, "objective": hit.iloc[0].objective}  # fmt: skip
+        done = g[g["complete"].astype(bool)]
+        for _, row in done.iterrows():
+            out.append({**base, "dataset": row.dataset, "gain": 100 * row.gain,
+                        "ci_low": 100 * row.ci_low, "ci_high": 100 * row.ci_high,
+                        "p_holm": row.p_wilcoxon_holm})  # fmt: skip
+        if len(done) >= 4:
+            out.append({**base, "dataset": "mean of 4", "gain": 100 * done["gain"].mean()})
     return pd.DataFrame(out)
+
+
+def fine_tuning_devices() -> str:
+    """The devices the study's rows were fine-tuned on, as named in results.csv."""
+    results = OUT / "results.csv"
+    if not results.is_file():
+        return ""
+    r = pd.read_csv(results)
+    col = "device_name" if "device_name" in r.columns else "device"
+    return ", ".join(sorted({str(v) for v in r[col].dropna()}))
 
 
 def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
@@ -86,8 +105,22 @@ def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
     if len(init):
         ax.axhline(100 * init.iloc[0], ls="--", color="grey", label="random init")
     if len(gains):
-        for obj, g in gains.groupby("objective"):
-            bx.plot(g.graph_passes, g.gain, marker="s", label=obj)
+        colours = {obj: line.get_color() for obj, line in
+                   zip(points.objective.unique(), ax.get_lines(), strict=False)}  # fmt: skip
+        sets = sorted(set(gains.dataset) - {"mean of 4"})
+        nudge = {d: 1.3 ** (i - (len(sets) - 1) / 2) for i, d in enumerate(sets)}
+        for (obj, d), g in gains.groupby(["objective", "dataset"]):
+            c = colours.get(obj)
+            if d == "mean of 4":
+                bx.plot(g.graph_passes, g.gain, marker="s", ms=9, ls="-", color=c,
+                        label=f"{obj}, mean of 4")  # fmt: skip
+                continue
+            x = g.graph_passes * nudge[d] * (1.04 if obj == "contextpred" else 0.96)
+            bx.errorbar(x, g.gain, yerr=[g.gain - g.ci_low, g.ci_high - g.gain], fmt="o",
+                        ms=3, lw=0.8, color=c, alpha=0.6)  # fmt: skip
+            for xi, yi in zip(x, g.gain, strict=True):
+                bx.annotate(d, (xi, yi), fontsize=6, color=c, xytext=(3, 0),
+                            textcoords="offset points", va="center")  # fmt: skip
     else:
         bx.text(0.5, 0.5, "no budget point fine-tuned yet", ha="center", va="center",
                 transform=bx.transAxes, color="grey")  # fmt: skip
@@ -101,9 +134,11 @@ def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("probe test ROC-AUC x 100 (mean of 4)")
     ax.set_title("linear probe, scaffold split")
     bx.set_ylabel("fine-tuned gain over none (points)")
-    bx.set_title("fine-tuned (hu2020 protocol, 10 seeds)")
+    bx.set_title("fine-tuned gain (hu2020, 10 seeds; 95% CI per set)", fontsize=10)
+    ft = fine_tuning_devices()
     fig.suptitle(f"GIN 5x300 pretrained by molpt on MOSES; pretraining on "
-                 f"{device_label('cpu', device_name('cpu'))}", fontsize=9)  # fmt: skip
+                 f"{device_label('cpu', device_name('cpu'))}"
+                 + (f"; fine-tuning on {ft}" if ft else ""), fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -119,6 +154,8 @@ def main() -> int:
     gains = fine_tuned_gains(points)
     points.drop(columns=["sha256"]).to_csv(OUT / "budget.csv", index=False,
                                            float_format="%.6g")  # fmt: skip
+    if len(gains):
+        gains.to_csv(OUT / "budget_gains.csv", index=False, float_format="%.6g")
     draw(points, gains, OUT / "budget.png")
     print(points.drop(columns=["sha256"]).to_string(index=False))
     print(f"wrote {OUT / 'budget.png'}")
