@@ -69,8 +69,9 @@ def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
         hit = points[points.sha256.str.startswith(sha)] if len(sha) >= 8 else points[:0]
         if hit.empty:
             continue
-        base = {"method": method, "record": hit.iloc[0].record,
-                "graph_passes": hit.iloc[0].graph_passes, "objective": hit.iloc[0].objective}  # fmt: skip
+        top = hit.iloc[0]
+        base = {"method": method, "record": top.record, "graph_passes": top.graph_passes,
+                "objective": top.objective}  # fmt: skip
         done = g[g["complete"].astype(bool)]
         for _, row in done.iterrows():
             out.append({**base, "dataset": row.dataset, "gain": 100 * row.gain,

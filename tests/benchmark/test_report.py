@@ -140,3 +140,21 @@ def test_datasets_in_the_papers_order_everywhere(tmp_path):
     summary.iloc[::-1].to_csv(files.summary_csv, index=False)  # an older file's order
     sec = render_section(tmp_path / "results", tmp_path, tmp_path / "no_studies")
     assert "| method | bbbp | bace | esol |" in sec
+
+
+def test_gains_across_devices_are_named(tmp_path):
+    """A method fine-tuned on a GPU against a baseline fine-tuned on the CPU is named."""
+    store = ResultsStore(tmp_path)
+    for r in _rows():
+        if r["dataset"] == "bbbp" and r["method"] == "attrmask":
+            r = {**r, "device": "cuda:0", "device_name": "NVIDIA H200"}
+        store.append(r)
+    md = (write_report(tmp_path).report_md).read_text()
+    assert "Across devices: bbbp `attrmask` (cuda) vs `none` (cpu)." in md
+    assert "bace `attrmask`" not in md.split("Across devices:")[1].split("\n")[0]
+    # one device throughout: no such note
+    other = tmp_path / "cpu_only"
+    store = ResultsStore(other)
+    for r in _rows():
+        store.append(r)
+    assert "Across devices" not in (write_report(other).report_md).read_text()

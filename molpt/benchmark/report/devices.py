@@ -39,3 +39,28 @@ def device_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             first=min(g["timestamp"]), last=max(g["timestamp"]),
         ))  # fmt: skip
     return out
+
+
+def device_kind(device: Any) -> str:
+    """The kind of device a row ran on: ``cuda:0`` -> ``cuda``; blank -> ``unknown``."""
+    return "unknown" if is_blank(device) else str(device).split(":", 1)[0]
+
+
+def cross_device_pairs(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """Gains whose method rows and baseline rows ran on different kinds of device, as
+    ``"bace `attrmask` (cuda) vs `none` (cpu)"``: a seed does not give the same numbers on
+    a CPU and a GPU, so such pairs are paired by seed but not by identical noise."""
+    if gains.empty or "device" not in frame:
+        return []
+    kinds = frame.assign(_kind=[device_kind(d) for d in frame["device"]])
+    cell = ["dataset", "split", "featurizer", "strategy"]
+    of = {k: sorted(set(g["_kind"])) for k, g in
+          kinds.groupby([*cell, "method"], dropna=False)}  # fmt: skip
+    out = []
+    for r in gains.to_dict("records"):
+        key = tuple(r[c] for c in cell)
+        mine, theirs = of.get((*key, r["method"])), of.get((*key, r["baseline"]))
+        if mine and theirs and mine != theirs:
+            out.append(f"{r['dataset']} `{r['method']}` ({', '.join(mine)}) vs "
+                       f"`{r['baseline']}` ({', '.join(theirs)})")  # fmt: skip
+    return out

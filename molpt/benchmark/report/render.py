@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from molpt.benchmark.report.devices import device_rows
+from molpt.benchmark.report.devices import cross_device_pairs, device_rows
 from molpt.benchmark.report.format import (
     PERCENT_METRICS,
     fmt,
@@ -245,6 +245,17 @@ def _gains_section(c: ReportContext) -> list[str]:
                 "gain (last epoch)", "Wilcoxon p", "Holm p", "t-test p", "verdict"], rows),
         "",
     ]  # fmt: skip
+    mixed = cross_device_pairs(c.frame, gains)
+    if mixed:
+        lines += [
+            f"Across devices: {'; '.join(mixed)}. These methods' rows and their baselines' "
+            "were fine-tuned on different kinds of device. A seed does not give the same "
+            "numbers on a CPU and a GPU (dropout, for one, draws from each device's own "
+            "generator), so the pairing by seed removes less of the noise, and a systematic "
+            "difference between the devices would read as a gain: run some of the same jobs "
+            "on the baseline's device to tell.",
+            "",
+        ]
     base_of = {r["method"]: r["baseline"] for r in gains.to_dict("records")}
     avg_rows = []
     for r in averages.to_dict("records"):
