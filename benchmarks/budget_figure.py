@@ -5,7 +5,8 @@ split, frozen encoder; from each budget point's model card) against pretraining 
 passes, log axis, per objective; the random initialisation (epoch 0) as a dashed line.
 Right: the fine-tuned gain over no pretraining (hu2020 protocol, from the study's
 summary.csv) at the budget points fine-tuned so far: each finished set with its 95% CI, and
-the mean over the four sets once all four are finished.  Hu et al.'s budget
+the mean over the four sets once all four are finished, beside Hu et al.'s published mean
+gain (a star at their 200M graph passes).  Hu et al.'s budget
 (100 epochs x 2M molecules = 200M graph passes) is marked on both.
 
     python benchmarks/budget_figure.py    # writes benchmarks/results/molpt_gin_budget/budget.png
@@ -82,6 +83,25 @@ def fine_tuned_gains(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def published_gains(gains: pd.DataFrame) -> dict[str, float]:
+    """Per objective drawn, the published mean gain over the four sets (method minus none,
+    the `published` column of summary.csv: Hu et al.'s Table 1, 200M graph passes)."""
+    summary = OUT / "summary.csv"
+    if gains.empty or not summary.is_file():
+        return {}
+    s = pd.read_csv(summary).dropna(subset=["published"])
+    none = s[s.method == "none"].set_index("dataset")["published"]
+    out = {}
+    for obj, g in gains.groupby("objective"):
+        for method in g.method.unique():  # any budget point: the published row is the same
+            pub = s[s.method == method].set_index("dataset")["published"]
+            sets = pub.index.intersection(none.index)
+            if len(sets) >= 4:
+                out[obj] = float(pub[sets].mean() - none[sets].mean())
+                break
+    return out
+
+
 def fine_tuning_devices() -> str:
     """The devices the study's rows were fine-tuned on, as named in results.csv."""
     results = OUT / "results.csv"
@@ -98,7 +118,7 @@ def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
     from molpt.train.device import device_label, device_name
 
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 3.6))
     for obj, g in points.groupby("objective"):
         g = g.dropna(subset=["probe_mean_test"])
         ax.plot(g.graph_passes, 100 * g.probe_mean_test, marker="o", label=obj)
@@ -122,6 +142,9 @@ def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
             for xi, yi in zip(x, g.gain, strict=True):
                 bx.annotate(d, (xi, yi), fontsize=6, color=c, xytext=(3, 0),
                             textcoords="offset points", va="center")  # fmt: skip
+        for obj, gain in published_gains(gains).items():
+            bx.plot([HU_GRAPH_PASSES], [gain], marker="*", ms=12, ls="none",
+                    color=colours.get(obj), label=f"{obj}, Hu et al. (mean of 4)")  # fmt: skip
     else:
         bx.text(0.5, 0.5, "no budget point fine-tuned yet", ha="center", va="center",
                 transform=bx.transAxes, color="grey")  # fmt: skip
@@ -131,7 +154,10 @@ def draw(points: pd.DataFrame, gains: pd.DataFrame, path: Path) -> None:
         x.axvline(HU_GRAPH_PASSES, color="red", ls=":", label="Hu et al. (200M)")
         x.set_xlabel("pretraining graph passes")
         x.set_xlim(1e5, 5e8)
-        x.legend(fontsize=7)
+        if x is ax:
+            x.legend(fontsize=7)
+        else:  # beside the axes: the per-set labels fill the panel
+            x.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_ylabel("probe test ROC-AUC x 100 (mean of 4)")
     ax.set_title("linear probe, scaffold split")
     bx.set_ylabel("fine-tuned gain over none (points)")
