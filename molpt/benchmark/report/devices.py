@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from molpt.benchmark.report.progress import CELL
 from molpt.train.device import device_label
 from molpt.utils import is_blank
 
@@ -53,9 +54,8 @@ def cross_device_pairs(frame: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     if gains.empty or "device" not in frame:
         return []
     kinds = frame.assign(_kind=[device_kind(d) for d in frame["device"]])
-    cell = ["dataset", "split", "featurizer", "strategy"]
-    of = {k: sorted(set(g["_kind"])) for k, g in
-          kinds.groupby([*cell, "method"], dropna=False)}  # fmt: skip
+    cell = CELL[:-1]
+    of = {k: sorted(set(g["_kind"])) for k, g in kinds.groupby(CELL, dropna=False)}
     out = []
     for r in gains.to_dict("records"):
         key = tuple(r[c] for c in cell)
